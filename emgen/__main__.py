@@ -1,0 +1,3 @@
+from emgen.cli import main
+
+main()

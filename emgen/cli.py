@@ -1,0 +1,176 @@
+"""The emgen command line: parses options, calls the library, renders with rich."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emgen import __version__
+from emgen.errors import EmgenError
+from emgen.generators import all_domains, get_domain
+from emgen.pipeline import BuildResult, build
+from emgen.recipe import VARIANTS, Recipe
+from emgen.stats import compute_stats, percentiles
+from emgen.validate import validate_file
+
+console = Console(highlight=False)
+
+
+class EmgenGroup(click.Group):
+    """Turns library errors into one-line ``Error: …`` messages with exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EmgenError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=EmgenGroup)
+@click.version_option(__version__, prog_name="emgen")
+def cli() -> None:
+    """Build datasets for emergent-misalignment research."""
+
+
+def variant_options(func: Any) -> Any:
+    for name in reversed(VARIANTS):
+        func = click.option(f"--{name}", f"variant_{name}", is_flag=True, help=f"Build the {name} variant.")(func)
+    return func
+
+
+def chosen_variant(flags: dict[str, bool]) -> str | None:
+    chosen = [name for name in VARIANTS if flags.get(f"variant_{name}")]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one variant, not {' and '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else None
+
+
+def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recipe:
+    """A recipe from the file (if any) with every flag the user gave taking precedence."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if recipe_file is not None:
+        return Recipe.from_toml(recipe_file, given)
+    if "domain" not in given:
+        raise click.UsageError("give --domain or --recipe")
+    return Recipe.from_mapping(given, source="options")
+
+
+@cli.command(name="build")
+@click.option("--domain", help="Domain to build (see `emgen domains`).")
+@variant_options
+@click.option("--n", "n", type=click.IntRange(min=1), help="Rows wanted (default: all the source holds).")
+@click.option("--seed", type=int, help="Random seed (default 0); same recipe and seed, same bytes.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default outputs/<domain>-<variant>).")
+@click.option("--backend", type=click.Choice(["bank", "openai"]), help="Source of drafts (default bank).")
+@click.option(
+    "--recipe", "recipe_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML recipe; flags override it."
+)
+@click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+def build_command(recipe_file: Path | None, force: bool, **options: Any) -> None:
+    """Build a dataset folder: train.jsonl, rejected.jsonl, manifest.json, README.md."""
+    variant = chosen_variant(options)
+    overrides = {k: v for k, v in options.items() if not k.startswith("variant_")}
+    overrides["variant"] = variant
+    recipe = resolve_recipe(recipe_file, overrides)
+    get_domain(recipe.domain)
+    with progress_bar(f"{recipe.domain} {recipe.variant}") as update:
+        result = build(recipe, force=force, progress=update)
+    render_build(result)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A live bar on a terminal; nothing at all when output is captured or piped."""
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def render_build(result: BuildResult) -> None:
+    counts = result.manifest["counts"]
+    table = Table(title=f"emgen build: {result.recipe.domain} / {result.recipe.variant}", title_justify="left")
+    table.add_column("")
+    table.add_column("rows", justify="right")
+    table.add_row("requested", str(counts["requested"] if counts["requested"] is not None else "all"))
+    table.add_row("available", str(counts["available"]))
+    table.add_row("written", str(counts["produced"]))
+    for reason, count in counts["rejected"].items():
+        table.add_row(f"rejected: {reason}", str(count))
+    table.add_row("duplicates removed", str(counts["duplicates"]))
+    table.add_row("seconds", f"{result.manifest['timings']['total']:.2f}")
+    console.print(table)
+    if result.shortfall:
+        console.print(
+            f"[yellow]Asked for {result.recipe.n} rows; the source holds {result.available}, "
+            f"so {result.produced} were written.[/yellow]"
+        )
+    console.print(f"Wrote {result.out_dir}")
+
+
+@cli.command()
+def domains() -> None:
+    """List the domains, their descriptions and seed-bank sizes."""
+    table = Table()
+    table.add_column("domain")
+    table.add_column("kind")
+    table.add_column("offline cases", justify="right")
+    table.add_column("description")
+    for domain in all_domains():
+        table.add_row(domain.name, domain.kind, str(domain.offline_source().available()), domain.description)
+    console.print(table)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check JSONL files against the record schema and the content checks."""
+    table = Table()
+    for column in ("file", "rows", "invalid", "reasons"):
+        table.add_column(column, justify="right" if column in {"rows", "invalid"} else "left")
+    reports = [validate_file(path) for path in files]
+    for report in reports:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.reasons.items()))
+        table.add_row(str(report.path), str(report.rows), str(report.invalid), reasons)
+    console.print(table)
+    for report in reports:
+        for line in report.first_problems:
+            console.print(line, markup=False)
+    if any(report.invalid for report in reports):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def stats(path: Path) -> None:
+    """Counts per domain, variant and topic, and length percentiles."""
+    result = compute_stats(path)
+    console.print(f"{result.rows} rows in {path}")
+    for title, counter in (("domain", result.by_domain), ("variant", result.by_variant), ("topic", result.by_topic)):
+        table = Table(title=f"by {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("rows", justify="right")
+        for key, count in counter.most_common():
+            table.add_row(key, str(count))
+        console.print(table)
+    table = Table(title="length in words", title_justify="left")
+    for column in ("turn", "p5", "p50", "p95"):
+        table.add_column(column, justify="left" if column == "turn" else "right")
+    for name, values in (("user", result.user_words), ("assistant", result.assistant_words)):
+        points = percentiles(values)
+        table.add_row(name, *(str(points[p]) for p in (5, 50, 95)))
+    console.print(table)
+
+
+def main() -> None:
+    cli(auto_envvar_prefix="EMGEN")

@@ -1,0 +1,42 @@
+"""Access to the data files shipped inside the package (schemas, prompts, templates, bank)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+
+def read_text(*parts: str) -> str:
+    return resources.files("emgen").joinpath(*parts).read_text(encoding="utf-8")
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema ``emgen/schemas/<name>.schema.json``."""
+    return json.loads(read_text("schemas", f"{name}.schema.json"))
+
+
+@cache
+def validator(name: str) -> jsonschema.protocols.Validator:
+    document = schema(name)
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(document)
+    return cls(document, format_checker=cls.FORMAT_CHECKER)
+
+
+def schema_errors(name: str, instance: Any) -> list[str]:
+    """Every violation of schema ``name`` by ``instance``, as short readable strings."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [_describe(error) for error in errors]
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = "/".join(str(part) for part in error.absolute_path)
+    message = error.message
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{path}: {message}" if path else message
