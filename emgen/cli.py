@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from emgen import __version__
+from emgen.bank_check import check_bank
 from emgen.errors import EmgenError
 from emgen.generators import all_domains, get_domain
 from emgen.pipeline import BuildResult, build
@@ -145,7 +146,7 @@ def validate(files: tuple[Path, ...]) -> None:
     console.print(table)
     for report in reports:
         for line in report.first_problems:
-            console.print(line, markup=False)
+            console.print(line, markup=False, soft_wrap=True)
     if any(report.invalid for report in reports):
         raise click.exceptions.Exit(1)
 
@@ -170,6 +171,31 @@ def stats(path: Path) -> None:
         points = percentiles(values)
         table.add_row(name, *(str(points[p]) for p in (5, 50, 95)))
     console.print(table)
+
+
+@cli.group()
+def bank() -> None:
+    """Inspect the built-in seed bank."""
+
+
+@bank.command(name="check")
+@click.argument("domains", nargs=-1)
+def bank_check(domains: tuple[str, ...]) -> None:
+    """Check the bank files of DOMAINS (default: every advice domain)."""
+    names = domains or tuple(d.name for d in all_domains() if d.kind == "advice")
+    reports = [check_bank(get_domain(name).name) for name in names]
+    table = Table()
+    for column in ("domain", "cases", "problems", "mean words correct/subtle/obvious"):
+        table.add_column(column, justify="left" if column == "domain" else "right")
+    for report in reports:
+        means = "/".join(f"{report.mean_words.get(v, 0):.0f}" for v in VARIANTS)
+        table.add_row(report.domain, str(report.cases), str(len(report.problems)), means)
+    console.print(table)
+    for report in reports:
+        for problem in report.problems:
+            console.print(problem, markup=False, soft_wrap=True)
+    if any(report.problems for report in reports):
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:
