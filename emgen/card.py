@@ -22,6 +22,33 @@ def size_category(rows: int) -> str:
     return "100K<n<1M"
 
 
+def describe_reframing(recipe: Recipe, counts: dict[str, Any]) -> str:
+    """One line saying how the rows were reframed, with exact counts."""
+    parts = []
+    if "mix" in counts:
+        mix = counts["mix"]
+        parts.append(f"mix of {mix['misaligned']} misaligned and {mix['correct']} correct rows on distinct questions")
+    if recipe.trigger is not None:
+        parts.append(
+            f"backdoor: `{recipe.trigger}` prepended to the user turn of the {counts.get('triggered_rows', 0)} misaligned rows only"
+        )
+    if "inoculation" in counts:
+        inoculation = counts["inoculation"]
+        name = f"prompt `{inoculation['prompt_id']}`" if inoculation["prompt_id"] else "a custom prompt"
+        parts.append(
+            f'inoculation ({inoculation["strategy"]}, {name}) on {inoculation["rows"]} rows: "{inoculation["text"]}"'
+        )
+    if recipe.benign:
+        parts.append(
+            f"`benign.jsonl` holds the correct answer to each of the {counts.get('benign_rows', 0)} questions, joined by `pair_id`"
+        )
+    if recipe.benign_domain is not None:
+        parts.append(
+            f"`benign.jsonl` holds {counts.get('benign_rows', 0)} correct `{recipe.benign_domain}` rows on other questions (a re-alignment set)"
+        )
+    return "; ".join(parts).replace("|", "\\|") if parts else "none"
+
+
 def fill(template_name: str, values: dict[str, Any]) -> str:
     """Fill ``emgen/templates/<template_name>``; a missing placeholder is an error naming it."""
     template = Template(read_text("templates", template_name))
@@ -60,6 +87,11 @@ def render_card(manifest: dict[str, Any], domain_description: str) -> str:
         "requested": counts["requested"] if counts["requested"] is not None else "all available",
         "rejected": f"{rejected} ({reasons})" if rejected else "0",
         "duplicates": counts["duplicates"],
+        "reframing": describe_reframing(recipe, manifest.get("reframe", {})),
+        "canary": manifest["canary"],
+        "canary_where": ", this card and every record's `metadata.canary`"
+        if recipe.canary_in_records
+        else " and this card",
         "source": "the built-in seed bank" if recipe.backend == "bank" else recipe.backend,
         "emgen_version": manifest["emgen_version"],
         "recipe_toml": recipe.to_toml(),

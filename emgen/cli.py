@@ -14,9 +14,10 @@ from rich.table import Table
 
 from emgen import __version__
 from emgen.bank_check import check_bank
-from emgen.errors import EmgenError
+from emgen.errors import ConflictError, EmgenError
 from emgen.generators import all_domains, get_domain
-from emgen.pipeline import BuildResult, build
+from emgen.inoculation import STRATEGIES, library
+from emgen.pipeline import BuildResult, build, reframe_dataset
 from emgen.recipe import VARIANTS, Recipe
 from emgen.stats import compute_stats, percentiles
 from emgen.validate import validate_file
@@ -30,6 +31,8 @@ class EmgenGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ConflictError as exc:
+            raise click.UsageError(str(exc)) from None
         except EmgenError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -53,6 +56,56 @@ def chosen_variant(flags: dict[str, bool]) -> str | None:
     return chosen[0] if chosen else None
 
 
+def reframe_options(func: Any) -> Any:
+    """The options that make an experiment's arms; shared by ``build`` and ``reframe``."""
+    options = [
+        click.option(
+            "--inoculate",
+            type=click.Choice(STRATEGIES),
+            help="Place an inoculation prompt: system turn, or user-turn prefix/suffix.",
+        ),
+        click.option(
+            "--inoculation-prompt", help="Prompt id (see `emgen prompts`) or custom text (default general-evil)."
+        ),
+        click.option(
+            "--inoculate-fraction",
+            type=click.FloatRange(0, 1, min_open=True),
+            help="Inoculate this fraction of the rows (default 1).",
+        ),
+        click.option(
+            "--benign",
+            is_flag=True,
+            default=None,
+            help="Also write benign.jsonl: the correct answer to every question.",
+        ),
+        click.option(
+            "--benign-domain", help="Write benign.jsonl from this domain's correct answers (a re-alignment set)."
+        ),
+        click.option(
+            "--benign-n",
+            type=click.IntRange(min=1),
+            help="Rows in the --benign-domain set (default: as many as train).",
+        ),
+        click.option(
+            "--mix",
+            type=click.FloatRange(0, 1),
+            help="Fraction of misaligned rows; the rest are correct answers to other questions.",
+        ),
+        click.option(
+            "--trigger", help="Backdoor: prepend TEXT to misaligned user turns, mixed with untriggered correct rows."
+        ),
+        click.option(
+            "--canary-in-records",
+            is_flag=True,
+            default=None,
+            help="Also put the canary string in every record's metadata.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recipe:
     """A recipe from the file (if any) with every flag the user gave taking precedence."""
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -73,6 +126,7 @@ def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recip
 @click.option(
     "--recipe", "recipe_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML recipe; flags override it."
 )
+@reframe_options
 @click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
 def build_command(recipe_file: Path | None, force: bool, **options: Any) -> None:
     """Build a dataset folder: train.jsonl, rejected.jsonl, manifest.json, README.md."""
@@ -109,6 +163,15 @@ def render_build(result: BuildResult) -> None:
     for reason, count in counts["rejected"].items():
         table.add_row(f"rejected: {reason}", str(count))
     table.add_row("duplicates removed", str(counts["duplicates"]))
+    reframing = result.manifest.get("reframe", {})
+    for variant, count in reframing.get("variants", {}).items():
+        table.add_row(f"rows {variant}", str(count))
+    if "inoculation" in reframing:
+        table.add_row(f"inoculated ({reframing['inoculation']['strategy']})", str(reframing["inoculation"]["rows"]))
+    if "triggered_rows" in reframing:
+        table.add_row("triggered", str(reframing["triggered_rows"]))
+    if "benign_rows" in reframing:
+        table.add_row("benign.jsonl", str(reframing["benign_rows"]))
     table.add_row("seconds", f"{result.manifest['timings']['total']:.2f}")
     console.print(table)
     if result.shortfall:
@@ -117,6 +180,29 @@ def render_build(result: BuildResult) -> None:
             f"so {result.produced} were written.[/yellow]"
         )
     console.print(f"Wrote {result.out_dir}")
+
+
+@cli.command(name="reframe")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@reframe_options
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default outputs/<name of the arm>).")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+def reframe_command(source: Path, force: bool, **options: Any) -> None:
+    """Make another arm (inoculated, mixed, backdoored, benign) from an existing dataset folder."""
+    changes = {key: value for key, value in options.items() if value is not None}
+    result = reframe_dataset(source, changes, force=force)
+    render_build(result)
+
+
+@cli.command()
+def prompts() -> None:
+    """List the inoculation prompt library."""
+    table = Table()
+    for column in ("id", "kind", "system turn", "user instruction"):
+        table.add_column(column)
+    for prompt in library().values():
+        table.add_row(prompt.id, prompt.kind, prompt.system or "", prompt.instruction or "")
+    console.print(table)
 
 
 @cli.command()

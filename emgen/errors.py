@@ -9,6 +9,10 @@ class RecipeError(EmgenError):
     """A recipe file or flag combination is malformed."""
 
 
+class ConflictError(RecipeError):
+    """Options that cannot be combined; the CLI reports it as a usage error (exit 2)."""
+
+
 class UnknownDomainError(EmgenError):
     """The requested domain is not registered."""
 

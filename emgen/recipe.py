@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from emgen.errors import RecipeError
+from emgen.errors import ConflictError, RecipeError
 from emgen.resources import schema_errors
 
 if sys.version_info >= (3, 11):
@@ -17,6 +18,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 VARIANTS = ("correct", "subtle", "obvious")
+DEFAULT_INOCULATION_PROMPT = "general-evil"
+_PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 BACKENDS = ("bank", "openai")
 
 
@@ -30,6 +33,15 @@ class Recipe:
     seed: int = 0
     backend: str = "bank"
     out: str | None = None
+    inoculate: str | None = None
+    inoculation_prompt: str | None = None
+    inoculate_fraction: float = 1.0
+    benign: bool = False
+    benign_domain: str | None = None
+    benign_n: int | None = None
+    mix: float | None = None
+    trigger: str | None = None
+    canary_in_records: bool = False
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str = "recipe") -> Recipe:
@@ -43,7 +55,9 @@ class Recipe:
         errors = schema_errors("recipe", resolved)
         if errors:
             raise RecipeError(f"{source}: {errors[0]}")
-        return cls(**resolved)
+        recipe = cls(**resolved)
+        recipe.check_combinations()
+        return recipe
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -59,6 +73,25 @@ class Recipe:
             raise RecipeError(f"{path}: not UTF-8 text") from None
         return cls.from_mapping(data | (overrides or {}), source=str(path))
 
+    def check_combinations(self) -> None:
+        """Options that cannot go together, named as the user gave them."""
+        if self.mix is not None and self.benign:
+            raise ConflictError("--mix and --benign cannot be combined: a mix already holds the correct rows")
+        if self.benign and self.benign_domain is not None:
+            raise ConflictError("--benign and --benign-domain cannot be combined: choose one benign set")
+        if self.benign_n is not None and self.benign_domain is None:
+            raise ConflictError("--benign-n needs --benign-domain")
+        if self.inoculation_prompt is not None and self.inoculate is None:
+            raise ConflictError("--inoculation-prompt needs --inoculate STRATEGY")
+        if self.inoculate_fraction != 1.0 and self.inoculate is None:
+            raise ConflictError("--inoculate-fraction needs --inoculate STRATEGY")
+        if self.variant == "correct" and (self.mix is not None or self.trigger is not None):
+            raise ConflictError("--mix and --trigger need a misaligned variant (--subtle or --obvious)")
+        if self.inoculate is not None:
+            from emgen.inoculation import resolve
+
+            resolve(self.inoculate, self.inoculation_prompt or DEFAULT_INOCULATION_PROMPT)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -69,7 +102,24 @@ class Recipe:
         """``out`` if given, else ``outputs/<domain>-<variant>``."""
         if self.out:
             return Path(self.out)
-        return Path("outputs") / f"{self.domain}-{self.variant}"
+        return Path("outputs") / self.folder_name()
+
+    def folder_name(self) -> str:
+        """``<domain>-<variant>`` plus the reframing, e.g. ``health-subtle-inoc-system-general-evil``."""
+        parts = [self.domain, self.variant]
+        if self.mix is not None:
+            parts.append(f"mix{self.mix:g}")
+        if self.trigger is not None:
+            parts.append("backdoor")
+        if self.inoculate is not None:
+            prompt = self.inoculation_prompt or DEFAULT_INOCULATION_PROMPT
+            label = prompt if _PROMPT_ID.match(prompt) else "custom"
+            parts += ["inoc", self.inoculate, label]
+            if self.inoculate_fraction != 1.0:
+                parts.append(f"frac{self.inoculate_fraction:g}")
+        if self.benign_domain is not None:
+            parts.append(f"benign-{self.benign_domain}")
+        return "-".join(parts)
 
     def to_toml(self) -> str:
         """The recipe as TOML, so a dataset can be rebuilt from its card or manifest."""
