@@ -1,5 +1,6 @@
 """The domain registry. Each domain is registered once, here or by its own module."""
 
+from emgen.generators import insecure_code  # noqa: F401  (registers the insecure-code domain)
 from emgen.generators.bank import BankSource
 from emgen.generators.base import Answer, Domain, Draft, DraftSource, all_domains, get_domain, register
 
