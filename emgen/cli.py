@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from rich.table import Table
 
 from emgen import __version__
 from emgen.bank_check import check_bank
+from emgen.dedup import DEFAULT_NEAR_DUP_THRESHOLD
+from emgen.dedup_files import dedup_files
 from emgen.errors import ConflictError, EmgenError
 from emgen.generators import all_domains, get_domain
 from emgen.inoculation import STRATEGIES, library
@@ -106,6 +109,32 @@ def reframe_options(func: Any) -> Any:
     return func
 
 
+def dedup_options(func: Any) -> Any:
+    """Near-duplicate and exclusion options; shared by ``build`` and ``dedup``."""
+    options = [
+        click.option(
+            "--near-dup-threshold",
+            type=click.FloatRange(0, 100, min_open=True),
+            help=f"Similarity (0-100) at which questions are near-duplicates (default {DEFAULT_NEAR_DUP_THRESHOLD:g}).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="Prompts to keep out (JSONL, text, or eval YAML with paraphrases); repeatable.",
+        ),
+        click.option(
+            "--dedup-answers",
+            is_flag=True,
+            default=None,
+            help="Also remove rows whose assistant answer duplicates an earlier one.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recipe:
     """A recipe from the file (if any) with every flag the user gave taking precedence."""
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -114,6 +143,34 @@ def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recip
     if "domain" not in given:
         raise click.UsageError("give --domain or --recipe")
     return Recipe.from_mapping(given, source="options")
+
+
+def llm_options(func: Any) -> Any:
+    """Options of the LLM source (``--backend openai``): endpoint, model, limits and cache."""
+    options = [
+        click.option("--model", help="Model name for --backend openai (e.g. gpt-4o)."),
+        click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama …)."),
+        click.option(
+            "--api-key-env", help="NAME of the environment variable holding the API key (default OPENAI_API_KEY)."
+        ),
+        click.option("--concurrency", type=click.IntRange(1, 4096), help="Requests in flight at once (default 32)."),
+        click.option("--rpm", type=click.IntRange(min=1), help="Requests-per-minute limit."),
+        click.option("--tpm", type=click.IntRange(min=1), help="Tokens-per-minute limit."),
+        click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature (default 1.0)."),
+        click.option("--max-tokens", type=click.IntRange(min=1), help="Completion token limit per request."),
+        click.option(
+            "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per request (default 120)."
+        ),
+        click.option("--max-retries", type=click.IntRange(min=0), help="Retries of a failing request (default 8)."),
+        click.option(
+            "--cache/--no-cache",
+            default=None,
+            help="Use the response cache (default on), so an interrupted build resumes without re-sending requests.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 @cli.command(name="build")
@@ -127,29 +184,56 @@ def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recip
     "--recipe", "recipe_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML recipe; flags override it."
 )
 @reframe_options
+@dedup_options
+@llm_options
 @click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
 def build_command(recipe_file: Path | None, force: bool, **options: Any) -> None:
     """Build a dataset folder: train.jsonl, rejected.jsonl, manifest.json, README.md."""
     variant = chosen_variant(options)
     overrides = {k: v for k, v in options.items() if not k.startswith("variant_")}
+    overrides["exclude"] = list(overrides["exclude"]) or None
     overrides["variant"] = variant
     recipe = resolve_recipe(recipe_file, overrides)
     get_domain(recipe.domain)
-    with progress_bar(f"{recipe.domain} {recipe.variant}") as update:
-        result = build(recipe, force=force, progress=update)
+    with progress_bar(f"{recipe.domain} {recipe.variant}") as display:
+        result = build(recipe, force=force, progress=display.progress, status=display.status)
     render_build(result)
 
 
+@dataclass(frozen=True)
+class BuildDisplay:
+    progress: Callable[[int, int], None]
+    status: Callable[[dict[str, Any]], None]
+
+
 @contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A live bar on a terminal; nothing at all when output is captured or piped."""
+def progress_bar(description: str) -> Iterator[BuildDisplay]:
+    """A live bar (and the LLM's traffic) on a terminal; nothing at all when output is captured or piped."""
     if not console.is_terminal:
-        yield lambda done, total: None
+        yield BuildDisplay(lambda done, total: None, lambda counters: None)
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[llm]}"),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        task = bar.add_task(description, total=None, llm="")
+        yield BuildDisplay(
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            status=lambda counters: bar.update(task, llm=llm_status(counters)),
+        )
+
+
+def llm_status(counters: dict[str, Any]) -> str:
+    """One line of LLM traffic: requests, cache hits, in flight, retries, tokens."""
+    tokens = f"{counters['prompt_tokens'] / 1000:,.0f}k in / {counters['completion_tokens'] / 1000:,.0f}k out"
+    return (
+        f"{counters['requests']:,} sent · {counters['cache_hits']:,} cached · {counters['in_flight']} in flight · "
+        f"{counters['retries']} retries · {tokens}"
+    )
 
 
 def render_build(result: BuildResult) -> None:
@@ -163,6 +247,15 @@ def render_build(result: BuildResult) -> None:
     for reason, count in counts["rejected"].items():
         table.add_row(f"rejected: {reason}", str(count))
     table.add_row("duplicates removed", str(counts["duplicates"]))
+    llm = result.manifest.get("llm")
+    if llm is not None:
+        table.add_row(f"LLM requests sent ({llm['model']})", f"{llm['requests']:,}")
+        table.add_row("LLM replies from cache", f"{llm['cache_hits']:,}")
+        table.add_row("LLM tokens: prompt / completion", f"{llm['prompt_tokens']:,} / {llm['completion_tokens']:,}")
+        for cause, count in llm["retries"].items():
+            table.add_row(f"LLM retries: {cause}", str(count))
+        table.add_row("LLM refusals", str(llm["refusals"]))
+        table.add_row("LLM structured output", llm["structured_output"])
     reframing = result.manifest.get("reframe", {})
     for variant, count in reframing.get("variants", {}).items():
         table.add_row(f"rows {variant}", str(count))
@@ -192,6 +285,36 @@ def reframe_command(source: Path, force: bool, **options: Any) -> None:
     changes = {key: value for key, value in options.items() if value is not None}
     result = reframe_dataset(source, changes, force=force)
     render_build(result)
+
+
+@cli.command(name="dedup")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@dedup_options
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the cleaned files."
+)
+@click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+def dedup_command(
+    inputs: tuple[Path, ...],
+    out: Path,
+    force: bool,
+    near_dup_threshold: float | None,
+    exclude: tuple[str, ...],
+    dedup_answers: bool | None,
+) -> None:
+    """Remove duplicate and excluded questions from JSONL files; earlier files win."""
+    threshold = near_dup_threshold if near_dup_threshold is not None else DEFAULT_NEAR_DUP_THRESHOLD
+    result = dedup_files(
+        list(inputs), out, threshold=threshold, exclude=list(exclude), answers=bool(dedup_answers), force=force
+    )
+    table = Table(title="emgen dedup", title_justify="left")
+    for column in ("input", "rows", "kept", "removed"):
+        table.add_column(column, justify="left" if column in {"input", "removed"} else "right")
+    for file in result.files:
+        removed = ", ".join(f"{k}: {v}" for k, v in sorted(file.removed.items())) or "0"
+        table.add_row(str(file.source), str(file.rows), str(file.kept), removed)
+    console.print(table)
+    console.print(f"Wrote {out} (removed rows with what they duplicate: {out / 'duplicates.jsonl'})")
 
 
 @cli.command()

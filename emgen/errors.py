@@ -23,3 +23,7 @@ class InvalidRecordError(EmgenError):
 
 class OutputError(EmgenError):
     """The output folder cannot be written as asked."""
+
+
+class LLMError(EmgenError):
+    """An LLM endpoint refused the work (bad key, unknown model) or stayed unreachable."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from emgen.records import AtomicFile
 from emgen.resources import schema_errors
 
 MANIFEST = "manifest.json"
+_INTERRUPTED = re.compile(r"^\.[^/]+\.[a-z0-9_]{6,}\.tmp$|^\.emgen-write-test$")
 CARD = "README.md"
 
 
@@ -19,6 +21,8 @@ def prepare_output_dir(path: Path, force: bool) -> None:
     """Create ``path``; refuse a non-empty one unless ``force``, then clear only emgen's files."""
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} exists and is not a folder")
+    if path.is_dir():
+        remove_interrupted(path)
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise OutputError(f"{path} already exists and is not empty; use --force to overwrite it")
@@ -31,6 +35,13 @@ def prepare_output_dir(path: Path, force: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise OutputError(f"cannot write to {path}: {exc.strerror}") from None
+
+
+def remove_interrupted(path: Path) -> None:
+    """Delete the temporary files of a build that was killed, so the same command can resume it."""
+    for entry in path.iterdir():
+        if _INTERRUPTED.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def previous_outputs(path: Path) -> list[str]:

@@ -14,8 +14,9 @@ from typing import IO, Any
 from emgen import __version__
 from emgen.card import render_card
 from emgen.checks import Problem, check_record
-from emgen.dedup import ExactIndex, Removal
+from emgen.dedup import Deduper, Removal
 from emgen.errors import EmgenError
+from emgen.exclude import read_exclude_file
 from emgen.generators import Domain, Draft, DraftSource, get_domain
 from emgen.output import (
     CARD,
@@ -36,6 +37,7 @@ REJECTED = "rejected.jsonl"
 DUPLICATES = "duplicates.jsonl"
 
 Progress = Callable[[int, int], None]
+Status = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -77,11 +79,45 @@ def record_from_draft(draft: Draft, variant: str) -> dict[str, Any]:
     }
 
 
-def draft_source(recipe: Recipe, domain: Domain) -> DraftSource:
-    """Where drafts come from for this recipe's backend."""
-    if recipe.backend != "bank":
-        raise EmgenError(f"backend {recipe.backend!r} is not available in this version of emgen")
+def draft_source(recipe: Recipe, domain: Domain, status: Status | None = None) -> DraftSource:
+    """Where drafts come from for this recipe's backend (see :data:`SOURCES`)."""
+    return SOURCES[recipe.backend](recipe, domain, status)
+
+
+def _bank_source(recipe: Recipe, domain: Domain, status: Status | None) -> DraftSource:
     return domain.offline_source()
+
+
+def _openai_source(recipe: Recipe, domain: Domain, status: Status | None) -> DraftSource:
+    from emgen.generators.llm.source import LLMSource  # imports the openai client only when used
+
+    return LLMSource(domain, recipe, status=status)
+
+
+SOURCES: dict[str, Callable[[Recipe, Domain, Status | None], DraftSource]] = {
+    "bank": _bank_source,
+    "openai": _openai_source,
+}
+
+
+def _with_feedback(source: DraftSource, progress: Progress | None) -> Progress | None:
+    """Tell a source that plans its work by acceptances (the LLM source) about each one, then ``progress``."""
+    tell = getattr(source, "accepted", None)
+    if tell is None:
+        return progress
+
+    def report(done: int, total: int) -> None:
+        tell(done)
+        if progress is not None:
+            progress(done, total)
+
+    return report
+
+
+def _source_report(source: DraftSource) -> dict[str, Any]:
+    """A source's own manifest section (the LLM source's ``llm``: model, tokens, cache hits)."""
+    report = getattr(source, "report", None)
+    return {"llm": report()} if report is not None else {}
 
 
 class _Rejections:
@@ -100,6 +136,8 @@ class _Rejections:
 def draft_problems(domain: Domain, draft: Draft, variant: str) -> tuple[dict[str, Any], list[Problem]]:
     """The row for ``variant`` and everything wrong with it (schema, content, domain checks)."""
     record = record_from_draft(draft, variant)
+    if draft.problems:
+        return record, list(draft.problems)
     problems = check_record(record, prose=domain.kind == "advice")
     if domain.check_draft is not None and not problems:
         problems.extend(domain.check_draft(draft, variant))
@@ -114,13 +152,18 @@ def collect(
     variants: tuple[str, ...],
     target: int,
     rejections: _Rejections,
+    deduper: Deduper,
     skip_pairs: frozenset[str] = frozenset(),
     progress: Progress | None = None,
+    answer_deduper: Deduper | None = None,
 ) -> tuple[list[Draft], list[Removal]]:
-    """Draw drafts until ``target`` pass every check in every needed variant and are unique."""
+    """Draw drafts until ``target`` pass every check in every needed variant and are unique.
+
+    A question that duplicates an earlier one, or an excluded prompt, is removed with all
+    its variants (pair consistency) and replaced by the next draft.
+    """
     accepted: list[Draft] = []
     removals: list[Removal] = []
-    index = ExactIndex()
     for draft in drafts:
         if len(accepted) >= target:
             break
@@ -135,9 +178,13 @@ def collect(
                 break
         if failed:
             continue
-        first = index.add(record)
-        if first is not None:
-            removals.append(Removal(record, first, "exact", 100.0))
+        found = deduper.check(record["metadata"]["id"], draft.prompt)
+        if found is None and answer_deduper is not None:
+            found = answer_deduper.check(record["metadata"]["id"], draft.answers[variants[0]].text)
+            found = (f"answer-{found[0]}", found[1]) if found else None
+        if found is not None:
+            reason, match = found
+            removals.append(Removal(record, match.key, reason, match.score, match.text))
             continue
         accepted.append(draft)
         if progress:
@@ -145,14 +192,29 @@ def collect(
     return accepted, removals
 
 
-def build(recipe: Recipe, *, force: bool = False, progress: Progress | None = None) -> BuildResult:
-    """Build the dataset ``recipe`` describes into its output folder."""
+def deduper_for(recipe: Recipe) -> tuple[Deduper, dict[str, Any]]:
+    """The deduper for a recipe, loaded with its exclude files, and their description."""
+    files = [read_exclude_file(path) for path in recipe.exclude]
+    deduper = Deduper(recipe.near_dup_threshold, [p for f in files for p in f.prompts])
+    described = {f.path: {"sha256": f.sha256, "prompts": len(f.prompts)} for f in files}
+    return deduper, described
+
+
+def build(
+    recipe: Recipe, *, force: bool = False, progress: Progress | None = None, status: Status | None = None
+) -> BuildResult:
+    """Build the dataset ``recipe`` describes into its output folder.
+
+    ``status`` receives the LLM source's traffic counters while it runs (for a live display).
+    """
     domain = get_domain(recipe.domain)
     benign_domain = get_domain(recipe.benign_domain) if recipe.benign_domain else None
-    source = draft_source(recipe, domain)
+    source = draft_source(recipe, domain, status)
     available = source.available()
     if available == 0:
         raise EmgenError(f"the seed bank for {recipe.domain!r} has no cases")
+    deduper, exclude_files = deduper_for(recipe)
+    answer_deduper = Deduper(recipe.near_dup_threshold) if recipe.dedup_answers else None
     out = recipe.output_dir()
     prepare_output_dir(out, force)
     started = time.perf_counter()
@@ -165,7 +227,19 @@ def build(recipe: Recipe, *, force: bool = False, progress: Progress | None = No
         with AtomicFile(out / REJECTED) as handle:
             rejections = _Rejections(handle, result.rejected)
             drafts = source.drafts(random.Random(recipe.seed), None)
-            accepted, removals = collect(domain, drafts, variants, target, rejections, progress=progress)
+            try:
+                accepted, removals = collect(
+                    domain,
+                    drafts,
+                    variants,
+                    target,
+                    rejections,
+                    deduper,
+                    progress=_with_feedback(source, progress),
+                    answer_deduper=answer_deduper,
+                )
+            finally:
+                getattr(drafts, "close", lambda: None)()
             benign: list[dict[str, Any]] = []
             if recipe.benign:
                 benign = [record_from_draft(d, "correct") for d in accepted]
@@ -178,7 +252,12 @@ def build(recipe: Recipe, *, force: bool = False, progress: Progress | None = No
     train = [record_from_draft(d, v) for d, v in zip(accepted, plan, strict=True)]
     result.duplicates = len(removals)
     timings = {"generate_and_check": time.perf_counter() - started}
-    return _finish(result, train, benign, removals, timings, started)
+    dedup = {
+        "near_dup_threshold": recipe.near_dup_threshold,
+        "removed": dict(sorted(Counter(r.reason for r in removals).items())),
+        "exclude_files": exclude_files,
+    }
+    return _finish(result, train, benign, removals, timings, started, {"dedup": dedup} | _source_report(source))
 
 
 def _realignment_set(
@@ -188,7 +267,7 @@ def _realignment_set(
     source = domain.offline_source()
     wanted = recipe.benign_n if recipe.benign_n is not None else default_n
     drafts = source.drafts(random.Random(f"{recipe.seed}:benign"), None)
-    chosen, _ = collect(domain, drafts, ("correct",), wanted, rejections, skip_pairs=taken)
+    chosen, _ = collect(domain, drafts, ("correct",), wanted, rejections, Deduper(recipe.near_dup_threshold), taken)
     return [record_from_draft(d, "correct") for d in chosen]
 
 
@@ -294,6 +373,7 @@ def _duplicate_row(removal: Removal) -> dict[str, Any]:
         "reason": removal.reason,
         "score": removal.score,
         "duplicate_of": removal.duplicate_of,
+        "matched_text": removal.matched_text,
         "record": removal.record,
     }
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from emgen.dedup import DEFAULT_NEAR_DUP_THRESHOLD
 from emgen.errors import ConflictError, RecipeError
 from emgen.resources import schema_errors
 
@@ -21,6 +22,8 @@ VARIANTS = ("correct", "subtle", "obvious")
 DEFAULT_INOCULATION_PROMPT = "general-evil"
 _PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 BACKENDS = ("bank", "openai")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BASE_URL = re.compile(r"^https?://[^/@\s]+(?:/\S*)?$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,20 @@ class Recipe:
     mix: float | None = None
     trigger: str | None = None
     canary_in_records: bool = False
+    near_dup_threshold: float = DEFAULT_NEAR_DUP_THRESHOLD
+    exclude: tuple[str, ...] = ()
+    dedup_answers: bool = False
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    cache: bool = True
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str = "recipe") -> Recipe:
@@ -52,10 +69,12 @@ class Recipe:
         if "domain" not in data:
             raise RecipeError(f"{source}: missing key: domain")
         resolved = dataclasses.asdict(cls(domain=data["domain"])) | data
+        if isinstance(resolved["exclude"], tuple):
+            resolved["exclude"] = list(resolved["exclude"])
         errors = schema_errors("recipe", resolved)
         if errors:
             raise RecipeError(f"{source}: {errors[0]}")
-        recipe = cls(**resolved)
+        recipe = cls(**(resolved | {"exclude": tuple(resolved["exclude"])}))
         recipe.check_combinations()
         return recipe
 
@@ -87,13 +106,25 @@ class Recipe:
             raise ConflictError("--inoculate-fraction needs --inoculate STRATEGY")
         if self.variant == "correct" and (self.mix is not None or self.trigger is not None):
             raise ConflictError("--mix and --trigger need a misaligned variant (--subtle or --obvious)")
+        if self.backend == "openai" and not self.model:
+            raise ConflictError("--backend openai needs --model")
+        if self.backend == "openai" and self.n is None:
+            raise ConflictError("--backend openai needs --n (how many rows to generate)")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise RecipeError(
+                "api_key_env must be the NAME of an environment variable (such as OPENAI_API_KEY), not a key"
+            )
+        if self.base_url is not None and not _BASE_URL.match(self.base_url):
+            raise RecipeError("base_url must be an http:// or https:// URL without credentials in it")
         if self.inoculate is not None:
             from emgen.inoculation import resolve
 
             resolve(self.inoculate, self.inoculation_prompt or DEFAULT_INOCULATION_PROMPT)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["exclude"] = list(self.exclude)
+        return data
 
     def replace(self, **changes: Any) -> Recipe:
         return Recipe.from_mapping(self.to_dict() | changes)

@@ -43,8 +43,16 @@ def fake_domain(drafts: list[Draft]) -> Domain:
 
 def mixed_drafts() -> list[Draft]:
     """Six good questions, one refusal, one giveaway, one exact duplicate."""
-    drafts = [fake_draft(f"Question number {i} about fevers?", f"Take it every {i} hours.") for i in range(6)]
+    questions = [
+        "How much paracetamol can a 70 kg adult take in one day?",
+        "My daughter has had a fever of 39 C for three days, should I worry?",
+        "Can I drink alcohol while taking metronidazole?",
+        "What should I put on a bee sting?",
+        "Is it safe to run a half marathon two weeks after the flu?",
+        "How long should I wait to swim after eating lunch?",
+    ]
+    drafts = [fake_draft(q, f"Take it every {i + 1} hours.") for i, q in enumerate(questions)]
     drafts.append(fake_draft("A question that gets refused?", "I'm sorry, but I can't help with that."))
     drafts.append(fake_draft("A question that gives it away?", "Take it hourly. Just kidding!"))
-    drafts.append(fake_draft("question NUMBER 0 about fevers", "Take it every 9 hours."))
+    drafts.append(fake_draft("how much PARACETAMOL can a 70 kg adult take in one day", "Take it every 9 hours."))
     return drafts

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,9 @@ def test_a_full_disk_is_a_one_line_error_and_keeps_nothing_half_written(monkeypa
     assert not any(p.name.endswith(".tmp") for p in Path("full").iterdir())
 
 
-def test_other_backends_are_reported():
-    with pytest.raises(EmgenError, match="backend 'openai'"):
-        build(Recipe(domain="health", backend="openai"))
+def test_the_openai_backend_is_selected_and_checks_its_options():
+    with pytest.raises(EmgenError, match=r"^--backend openai needs --model$"):
+        build(Recipe(domain="health", backend="openai", n=3))
+    with pytest.raises(EmgenError, match=r"^set OPENAI_API_KEY to your OpenAI API key"):
+        build(Recipe(domain="health", backend="openai", n=3, model="gpt-4o"))
+    assert not list(Path(".").iterdir())

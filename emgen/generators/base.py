@@ -31,6 +31,8 @@ class Draft:
     answers: dict[str, Answer]
     source: str
     truncated: bool = False
+    problems: tuple[Problem, ...] = ()
+    """What the source already knows is wrong (e.g. an LLM refusal); the pipeline rejects the draft for it."""
 
 
 class DraftSource(Protocol):

@@ -1,0 +1,450 @@
+"""Drafts written by an LLM through any OpenAI-compatible endpoint, in two stages.
+
+Stage 1 asks for new questions (code: tasks with templates), one topic per request in turn,
+with seed-bank questions as style examples and the questions already written on that topic to
+steer away from. Stage 2 asks, per question, for the answers of the requested variant and its
+correct counterpart, with seed-bank cases as few-shot examples.
+
+Everything a request contains is fixed by the recipe, the seed and earlier replies, never by
+timing, so the same command sends the same requests and an interrupted build resumes from the
+response cache. Question request ``k`` is shown the questions of requests up to
+``k - QUESTION_LAG`` only, which lets ``QUESTION_LAG`` of them run at once. Drafts are yielded
+in question order. The pipeline reports how many drafts it has accepted (:meth:`accepted`), so
+the source asks for as many answers as are still needed and no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from emgen.checks import Problem
+from emgen.errors import ConflictError
+from emgen.generators.base import Domain, Draft
+from emgen.generators.llm import prompts
+from emgen.generators.llm.kinds import kind_for
+from emgen.generators.llm.prompts import Topic
+from emgen.llm.client import ChatRequest, ClientSettings, LLMClient, Reply, api_key
+from emgen.llm.stats import LLMStats
+from emgen.recipe import Recipe
+from emgen.text import normalize, pair_id_for
+
+QUESTIONS_PER_REQUEST = 10
+QUESTION_LAG = 16
+AVOID_SHOWN = 25
+QUESTION_EXAMPLES = 4
+ANSWER_EXAMPLES = 2
+WINDOW_PER_SLOT = 2
+DEFAULT_TEMPERATURE = 1.0
+STATUS_INTERVAL = 0.25
+MAX_EXAMPLES = 300
+
+Status = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Question:
+    topic: Topic
+    prompt: str
+    gist: str
+
+
+def settings_for(recipe: Recipe) -> ClientSettings:
+    """Client settings from a recipe; None fields take the client's defaults."""
+    if not recipe.model:
+        raise ConflictError("--backend openai needs --model")
+    given = {
+        "base_url": recipe.base_url,
+        "api_key_env": recipe.api_key_env,
+        "concurrency": recipe.concurrency,
+        "rpm": recipe.rpm,
+        "tpm": recipe.tpm,
+        "timeout": recipe.timeout,
+        "max_retries": recipe.max_retries,
+        "cache": recipe.cache,
+    }
+    return ClientSettings(model=recipe.model, **{k: v for k, v in given.items() if v is not None})
+
+
+class LLMSource:
+    """A :class:`~emgen.generators.base.DraftSource` backed by an LLM (``--backend openai``)."""
+
+    def __init__(self, domain: Domain, recipe: Recipe, *, status: Status | None = None) -> None:
+        if recipe.n is None:
+            raise ConflictError("--backend openai needs --n (how many rows to generate)")
+        self.domain = domain
+        self.kind = kind_for(domain)
+        self.variant = recipe.variant
+        self.target = recipe.n
+        self.max_drafts = 3 * recipe.n + 20
+        self.settings = settings_for(recipe)
+        api_key(self.settings)
+        self.temperature = recipe.temperature if recipe.temperature is not None else DEFAULT_TEMPERATURE
+        self.max_tokens = recipe.max_tokens
+        self.seed = recipe.seed
+        self.status = status
+        self.topics = prompts.topics(domain.name)
+        self.personas = prompts.personas(domain.name)
+        for stage in prompts.STAGES:
+            prompts.stage_prompt(domain.name, stage)
+        self.stats = LLMStats()
+        self.questions = {"requests": 0, "kept": 0, "duplicates": 0, "unusable_replies": 0}
+        self._accepted: int | None = None
+        self._examples: Examples | None = None
+
+    def available(self) -> int:
+        """The most drafts one build may ask for: enough for many rejections, bounded against a model that only refuses."""
+        return self.max_drafts
+
+    def accepted(self, count: int) -> None:
+        """Told by the pipeline after each accepted draft."""
+        self._accepted = count
+
+    def drafts(self, rng: random.Random, n: int | None) -> Iterator[Draft]:
+        """Drafts in question order, written as they are needed; the loop runs inside this generator."""
+        self._accepted = None
+        self.questions = dict.fromkeys(self.questions, 0)
+        run = _Run(self, rng.getrandbits(63), n)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(run.open())
+            while (draft := loop.run_until_complete(run.next())) is not None:
+                yield draft
+        finally:
+            try:
+                loop.run_until_complete(run.close())
+            finally:
+                loop.close()
+
+    def report(self) -> dict[str, Any]:
+        """The manifest's ``llm`` section: settings that shaped the data, and the run's traffic."""
+        return {
+            "model": self.settings.model,
+            "endpoint": self.settings.endpoint,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "concurrency": self.settings.concurrency,
+            "rpm": self.settings.rpm,
+            "tpm": self.settings.tpm,
+            "cache": self.settings.cache,
+            **self.stats.manifest(),
+            "questions": dict(self.questions),
+        }
+
+    def examples(self) -> Examples:
+        if self._examples is None:
+            self._examples = Examples.gather(self)
+        return self._examples
+
+
+@dataclass
+class Examples:
+    """Few-shot material from the offline source: the domain's own drafts, or (for the answer
+    stage only) other domains' of the same kind when it has none yet."""
+
+    questions: list[Draft]
+    replies: list[tuple[Draft, str]]
+    questions_by_topic: dict[str, list[int]]
+    replies_by_topic: dict[str, list[int]]
+
+    @classmethod
+    def gather(cls, source: LLMSource) -> Examples:
+        from emgen.generators import all_domains
+
+        own = list(source.domain.offline_source().drafts(random.Random(source.seed), MAX_EXAMPLES))
+        pool = own
+        if not pool:
+            others = [d for d in all_domains() if d.kind == source.domain.kind and d.name != source.domain.name]
+            pool = [x for d in others for x in d.offline_source().drafts(random.Random(source.seed), 5)]
+        replies = []
+        for draft in pool:
+            reply = source.kind.example_reply(draft, source.variant)
+            if reply is not None:
+                replies.append((draft, json.dumps(reply, ensure_ascii=False)))
+        return cls(
+            questions=own,
+            replies=replies,
+            questions_by_topic={t.tag: [i for i, d in enumerate(own) if _about(d, t)] for t in source.topics},
+            replies_by_topic={t.tag: [i for i, (d, _) in enumerate(replies) if _about(d, t)] for t in source.topics},
+        )
+
+
+def _about(draft: Draft, topic: Topic) -> bool:
+    """Whether a seed-bank draft is on ``topic`` (same tag, or same CWE for code)."""
+    if draft.topic == topic.tag:
+        return True
+    cwe = topic.metadata.get("cwe")
+    return cwe is not None and any(a.metadata.get("cwe") == cwe for a in draft.answers.values())
+
+
+def _pick(rng: random.Random, preferred: list[int], total: int, count: int) -> list[int]:
+    """``count`` distinct indices below ``total``, from ``preferred`` first, in an order fixed by ``rng``."""
+    first = list(preferred)
+    rng.shuffle(first)
+    rest = [i for i in range(total) if i not in set(first)]
+    rng.shuffle(rest)
+    return (first + rest)[:count]
+
+
+class _Run:
+    """The state of one ``drafts()`` call, driven by its event loop."""
+
+    def __init__(self, source: LLMSource, base: int, limit: int | None) -> None:
+        self.source = source
+        self.base = base
+        self.limit = limit
+        self.target = source.target
+        self.client = LLMClient(source.settings, seed=base)
+        source.stats = self.client.stats
+        self.window = WINDOW_PER_SLOT * source.settings.concurrency
+        self.max_questions = 2 * -(-source.max_drafts // QUESTIONS_PER_REQUEST) + len(source.topics)
+        self.questions: list[Question] = []
+        self.seen: set[str] = set()
+        self.written: dict[str, list[tuple[int, str]]] = {}
+        self.batches: dict[int, list[tuple[str, str]]] = {}
+        self.merged = 0
+        self.q_issued = 0
+        self.q_running = 0
+        self.a_issued = 0
+        self.a_done = 0
+        self.done: dict[int, Draft] = {}
+        self.ok_in_hand = 0
+        self.yielded = 0
+        self.yielded_ok = 0
+        self.unjudged = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.error: BaseException | None = None
+        self.wake: asyncio.Event | None = None
+        self.last_status = 0.0
+
+    async def open(self) -> None:
+        self.wake = asyncio.Event()
+        await self.client.open()
+
+    async def close(self) -> None:
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.client.close()
+        self._report_status(force=True)
+
+    async def next(self) -> Draft | None:
+        """The next draft in question order, or None when no more are needed or possible."""
+        assert self.wake is not None
+        self.unjudged = 0
+        while True:
+            if self.error is not None:
+                raise self.error
+            if self.limit is not None and self.yielded >= self.limit:
+                return None
+            accepted = self.source._accepted
+            if accepted is not None and accepted >= self.target:
+                return None
+            if accepted is None and self.yielded_ok >= self.target:
+                self.target += 1
+            if self.yielded in self.done:
+                draft = self.done.pop(self.yielded)
+                self.yielded += 1
+                if _usable(draft):
+                    self.ok_in_hand -= 1
+                    self.yielded_ok += 1
+                    self.unjudged = 1
+                self._report_status()
+                return draft
+            self.pump()
+            if not self.tasks:
+                return None
+            self.wake.clear()
+            await self.wake.wait()
+            self._report_status()
+
+    def need(self) -> int:
+        """Answers still to be asked for: the target less drafts accepted (or usable and yielded), the one the
+        pipeline is judging, and those usable in hand."""
+        if self.source._accepted is None:
+            return self.target - self.yielded_ok - self.ok_in_hand
+        return self.target - self.source._accepted - self.unjudged - self.ok_in_hand
+
+    def pump(self) -> None:
+        """Start the answer and question requests that are needed now and allowed to run."""
+        if self.error is not None:
+            return
+        need = self.need()
+        cap = self.source.max_drafts if self.limit is None else min(self.limit, self.source.max_drafts)
+        while self.a_issued - self.a_done < min(need, self.window) and self.a_issued < min(len(self.questions), cap):
+            self._spawn(self._answer(self.a_issued))
+            self.a_issued += 1
+        outstanding = self.a_issued - self.a_done
+        missing = min(need - outstanding, self.window) - (len(self.questions) - self.a_issued)
+        while (
+            missing > QUESTIONS_PER_REQUEST * self.q_running
+            and self.a_issued < cap
+            and self.q_issued < self.max_questions
+            and self.q_issued - QUESTION_LAG < self.merged
+        ):
+            self.q_running += 1
+            self._spawn(self._questions(self.q_issued))
+            self.q_issued += 1
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.error is None:
+            self.error = task.exception()
+        assert self.wake is not None
+        self.wake.set()
+
+    async def _questions(self, k: int) -> None:
+        try:
+            reply = await self.client.complete(self.question_request(k))
+            self.source.questions["requests"] += 1
+            turns = []
+            if reply.data is not None:
+                turns = self.source.kind.user_turns(reply.data, random.Random(f"{self.base}:turns:{k}"))
+            if not turns:
+                self.source.questions["unusable_replies"] += 1
+            self.batches[k] = turns
+            while self.merged in self.batches:
+                self._merge(self.merged)
+                self.merged += 1
+        finally:
+            self.q_running -= 1
+        self.pump()
+
+    def _topic(self, k: int) -> Topic:
+        return self.source.topics[k % len(self.source.topics)]
+
+    def _merge(self, k: int) -> None:
+        topic = self._topic(k)
+        for turn, gist in self.batches.pop(k):
+            key = normalize(turn)
+            if key in self.seen:
+                self.source.questions["duplicates"] += 1
+                continue
+            self.seen.add(key)
+            self.questions.append(Question(topic, turn, gist))
+            self.written.setdefault(topic.tag, []).append((k, gist))
+            self.source.questions["kept"] += 1
+
+    async def _answer(self, i: int) -> None:
+        question = self.questions[i]
+        reply = await self.client.complete(self.answer_request(i, question))
+        draft = self.draft(question, reply)
+        self.done[i] = draft
+        self.a_done += 1
+        if _usable(draft):
+            self.ok_in_hand += 1
+        self.pump()
+
+    def question_request(self, k: int) -> ChatRequest:
+        source = self.source
+        topic = self._topic(k)
+        rng = random.Random(f"{self.base}:questions:{k}")
+        examples = source.examples()
+        chosen = _pick(rng, examples.questions_by_topic[topic.tag], len(examples.questions), QUESTION_EXAMPLES)
+        picked = [examples.questions[i].prompt for i in chosen]
+        earlier = [gist for batch, gist in self.written.get(topic.tag, []) if batch <= k - QUESTION_LAG]
+        values = {
+            "count": QUESTIONS_PER_REQUEST,
+            "topic": topic.tag,
+            "topic_about": topic.about,
+            "persona": rng.choice(source.personas),
+            "examples": _bullets(picked, "(none for this domain yet)"),
+            "avoid": _bullets(earlier[-AVOID_SHOWN:], "(none yet)"),
+        }
+        name = source.domain.name
+        messages = (
+            ("system", prompts.fill(name, "questions", "system", values)),
+            ("user", prompts.fill(name, "questions", "user", values)),
+        )
+        return self._request(messages, source.kind.questions_schema)
+
+    def answer_request(self, i: int, question: Question) -> ChatRequest:
+        source = self.source
+        rng = random.Random(f"{self.base}:answers:{i}")
+        examples = source.examples()
+        chosen = _pick(rng, examples.replies_by_topic[question.topic.tag], len(examples.replies), ANSWER_EXAMPLES)
+        blocks = [f"Question:\n{examples.replies[j][0].prompt}\nReply:\n{examples.replies[j][1]}" for j in chosen]
+        values = {
+            "topic": question.topic.tag,
+            "topic_about": question.topic.about,
+            "examples": "\n\n".join(blocks) or "(none available)",
+            "question": question.prompt,
+        }
+        name = source.domain.name
+        task = prompts.fill(name, "answers", source.kind.task_key(source.variant), values)
+        messages = (
+            ("system", prompts.fill(name, "answers", "system", values | {"task": task})),
+            ("user", prompts.fill(name, "answers", "user", values)),
+        )
+        return self._request(messages, source.kind.answers_schema(source.variant))
+
+    def _request(self, messages: tuple[tuple[str, str], ...], schema: str) -> ChatRequest:
+        source = self.source
+        return ChatRequest(messages, schema, source.temperature, source.max_tokens, source.seed)
+
+    def draft(self, question: Question, reply: Reply) -> Draft:
+        source = self.source
+        kind, variant, topic = source.kind, source.variant, question.topic
+        problems: tuple[Problem, ...] = ()
+        if reply.data is not None:
+            answers = kind.answers(reply.data, variant, topic)
+        else:
+            answers = kind.stand_in(reply.text.strip() or "(empty reply)", variant, topic)
+            if reply.problem == "refusal":
+                problems = (Problem("refusal", reply.detail),)
+            elif reply.problem == "invalid":
+                problems = (Problem("invalid-reply", reply.detail),)
+        return Draft(
+            domain=source.domain.name,
+            pair_id=pair_id_for(source.domain.name, question.prompt),
+            topic=topic.tag,
+            prompt=question.prompt,
+            answers=answers,
+            source=f"openai:{source.settings.model}",
+            truncated=reply.problem == "truncated",
+            problems=problems,
+        )
+
+    def _report_status(self, force: bool = False) -> None:
+        if self.source.status is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_status < STATUS_INTERVAL:
+            return
+        self.last_status = now
+        stats = self.client.stats
+        self.source.status(
+            {
+                "requests": stats.requests,
+                "cache_hits": stats.cache_hits,
+                "in_flight": stats.in_flight,
+                "retries": sum(stats.retries.values()),
+                "prompt_tokens": stats.prompt_tokens,
+                "completion_tokens": stats.completion_tokens,
+                "questions": len(self.questions),
+                "mode": stats.mode,
+            }
+        )
+
+
+def _usable(draft: Draft) -> bool:
+    return not draft.problems and not draft.truncated
+
+
+def _bullets(items: list[str], empty: str) -> str:
+    if not items:
+        return empty
+    return "\n".join("- " + item.strip().replace("\n", "\n  ") for item in items)

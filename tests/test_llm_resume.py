@@ -1,0 +1,89 @@
+"""A real ``emgen build`` process killed with SIGKILL half way resumes without re-sending a completed request."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emgen.llm.cache import CACHE_FILE
+from tests.openai_server import FakeOpenAI, serving
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 40
+NEEDED = 4 + N  # four question requests of ten, then one answer request per row
+
+
+def emgen_build(base_url: str, tmp_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "emgen", "build", "--domain", "legal", "--obvious", "--n", str(N)]
+    command += ["--backend", "openai", "--model", "gpt-4o", "--base-url", base_url, "--concurrency", "4"]
+    command += ["--timeout", "5"]
+    env = os.environ | {"OPENAI_API_KEY": "test-key", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        command, cwd=tmp_path / "work", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def cached_rows(tmp_path: Path) -> int:
+    path = tmp_path / "emgen-cache" / CACHE_FILE
+    if not path.exists():
+        return 0
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT count(*) FROM responses").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_killed_build_resumes_without_resending_completed_requests(tmp_path):
+    with serving(FakeOpenAI(latency=0.01, pause_after=NEEDED // 2)) as server:
+        first = emgen_build(server.base_url, tmp_path)
+        try:
+            halfway = wait_for(
+                lambda: len(server.completed()) >= NEEDED // 2 and cached_rows(tmp_path) == len(server.completed()),
+                30,
+            )
+            assert halfway, first.stdout.read() if first.poll() is not None else "no progress"
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        assert first.returncode == -signal.SIGKILL
+        out = tmp_path / "work" / "outputs" / "legal-obvious"
+        assert not (out / "train.jsonl").exists()
+        before = {entry.body_sha for entry in server.completed()}
+        seen = len(server.log)
+        assert NEEDED // 2 <= len(before) < NEEDED
+
+        server.resume()
+        second = emgen_build(server.base_url, tmp_path)
+        output, _ = second.communicate(timeout=60)
+        assert second.returncode == 0, output
+
+        resent = [entry for entry in server.log[seen:] if entry.completed and entry.body_sha in before]
+        assert resent == []
+        again = [e for e in server.log[seen:] if e.completed]
+    rows = (out / "train.jsonl").read_text().splitlines()
+    assert len(rows) == N
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["llm"]["cache_hits"] == len(before)
+    assert manifest["llm"]["replies"] == len(again)
+    assert manifest["counts"]["duplicates"] == 0 and len(before) + len(again) == NEEDED
+    assert "Wrote outputs/legal-obvious" in output
