@@ -4,7 +4,7 @@ Near-duplicates are found by a streaming MinHash LSH index over word bigrams, wh
 proposes a few candidates per text, and confirmed by rapidfuzz; nothing is compared
 all-pairs. The index is incremental, so a build can draw a replacement for every
 question it removes, and the first occurrence of a question is the one kept. Shingles
-are hashed with crc32, not Python's salted ``hash``, so results do not vary between runs.
+(word bigrams) are hashed with crc32, not Python's salted ``hash``, so results do not vary between runs.
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ class ExactIndex:
     def __init__(self) -> None:
         self._first: dict[str, tuple[str, str]] = {}
 
-    def find(self, text: str) -> Match | None:
-        found = self._first.get(stable_hash(normalize(text), 32))
+    def find(self, text: str, normalized: str | None = None) -> Match | None:
+        found = self._first.get(stable_hash(normalized or normalize(text), 32))
         return Match(found[0], 100.0, found[1]) if found else None
 
-    def add(self, key: str, text: str) -> None:
-        self._first.setdefault(stable_hash(normalize(text), 32), (key, text))
+    def add(self, key: str, text: str, normalized: str | None = None) -> None:
+        self._first.setdefault(stable_hash(normalized or normalize(text), 32), (key, text))
 
 
 class NearDupIndex:
@@ -89,17 +89,27 @@ class NearDupIndex:
     1 - (1 - J**rows)**bands; with 32 × 4 that is 0.96 at J = 0.4 and 0.9998 at J = 0.6.
     Candidates are confirmed in order of how many bands they share, at most ``max_confirm``,
     by ``similarity`` (edit ratio of the sorted words), and the first confirmed one is the match.
+    A bucket that reaches ``bucket_cap`` members stops growing and is no longer consulted:
+    crowded buckets come from phrasing that unrelated texts share, while a near-duplicate shares
+    most of its bands with its original, including uncrowded ones, so this bounds the work per
+    text at little cost in recall (measured in bench/bench_dedup.py).
     """
 
     def __init__(
-        self, threshold: float = DEFAULT_NEAR_DUP_THRESHOLD, bands: int = 32, rows: int = 4, max_confirm: int = 8
+        self,
+        threshold: float = DEFAULT_NEAR_DUP_THRESHOLD,
+        bands: int = 32,
+        rows: int = 4,
+        max_confirm: int = 8,
+        bucket_cap: int = 16,
     ) -> None:
         self.threshold = threshold
-        self.bands, self.rows, self.max_confirm = bands, rows, max_confirm
+        self.bands, self.rows, self.max_confirm, self.bucket_cap = bands, rows, max_confirm, bucket_cap
         generator = np.random.default_rng(20250101)
         self._a = generator.integers(1, _PRIME, bands * rows, dtype=np.int64)
         self._b = generator.integers(0, _PRIME, bands * rows, dtype=np.int64)
         self._buckets: list[dict[bytes, list[int]]] = [defaultdict(list) for _ in range(bands)]
+        self._word_hashes: dict[str, int] = {}
         self._keys: list[str] = []
         self._texts: list[str] = []
         self._originals: list[str] = []
@@ -108,23 +118,32 @@ class NearDupIndex:
         return len(self._keys)
 
     def _signature(self, normalized: str) -> np.ndarray:
-        tokens = normalized.split()
-        shingles = [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)] or tokens or [""]
-        hashes = np.fromiter((zlib.crc32(s.encode()) for s in set(shingles)), dtype=np.int64) % _PRIME
-        return ((np.outer(hashes, self._a) + self._b) % _PRIME).min(axis=0).astype(np.uint32)
+        """MinHash of the text's word bigrams (a lone word stands for itself)."""
+        cache = self._word_hashes
+        words = np.array(
+            [cache[w] if w in cache else self._hash_word(w) for w in normalized.split()] or [0], dtype=np.int64
+        )
+        shingles = np.unique((words[:-1] * 1_000_003 + words[1:]) % _PRIME) if len(words) > 1 else words
+        return ((np.outer(shingles, self._a) + self._b) % _PRIME).min(axis=0).astype(np.uint32)
+
+    def _hash_word(self, word: str) -> int:
+        value = self._word_hashes[word] = zlib.crc32(word.encode()) % _PRIME
+        return value
 
     def _band_keys(self, signature: np.ndarray) -> list[bytes]:
         return [signature[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
-    def find(self, text: str) -> Match | None:
-        return self._find(normalize(text), None)[0]
+    def find(self, text: str, normalized: str | None = None) -> Match | None:
+        return self._find(normalized or normalize(text), None)[0]
 
     def _find(self, normalized: str, bands: list[bytes] | None) -> tuple[Match | None, list[bytes]]:
         bands = bands or self._band_keys(self._signature(normalized))
         shared: dict[int, int] = defaultdict(int)
         for bucket, band in zip(self._buckets, bands, strict=True):
-            for index in bucket.get(band, ()):
-                shared[index] += 1
+            members = bucket.get(band, ())
+            if len(members) < self.bucket_cap:
+                for index in members:
+                    shared[index] += 1
         if not shared:
             return None, bands
         probe = _sorted_tokens(normalized)
@@ -144,11 +163,13 @@ class NearDupIndex:
         self._texts.append(_sorted_tokens(normalized))
         self._originals.append(text)
         for bucket, band in zip(self._buckets, bands, strict=True):
-            bucket[band].append(index)
+            members = bucket[band]
+            if len(members) < self.bucket_cap:
+                members.append(index)
 
-    def find_or_add(self, key: str, text: str) -> Match | None:
+    def find_or_add(self, key: str, text: str, normalized: str | None = None) -> Match | None:
         """The earlier text that ``text`` near-duplicates, or None after remembering it."""
-        normalized = normalize(text)
+        normalized = normalized or normalize(text)
         match, bands = self._find(normalized, None)
         if match is None:
             self._insert(key, text, normalized, bands)
@@ -170,15 +191,16 @@ class Deduper:
 
     def check(self, key: str, text: str) -> tuple[str, Match] | None:
         """Why ``text`` must go (``excluded``, ``exact`` or ``near``), or None after keeping it."""
+        normalized = normalize(text)
         if len(self.excluded_near):
-            match = self.excluded_exact.find(text) or self.excluded_near.find(text)
+            match = self.excluded_exact.find(text, normalized) or self.excluded_near.find(text, normalized)
             if match:
                 return "excluded", match
-        match = self.exact.find(text)
+        match = self.exact.find(text, normalized)
         if match:
             return "exact", match
-        match = self.near.find_or_add(key, text)
+        match = self.near.find_or_add(key, text, normalized)
         if match:
             return "near", match
-        self.exact.add(key, text)
+        self.exact.add(key, text, normalized)
         return None

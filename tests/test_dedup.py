@@ -139,9 +139,12 @@ def test_exclude_files_in_every_format_remove_matching_questions(fmt, register_d
             json.dumps({"messages": [{"role": "user", "content": "unrelated"}]}) + "\n" + json.dumps(row) + "\n"
         )
         path = "eval.jsonl"
-    drafts = [fake_draft(LONG, "Wait a year.")] + [
-        fake_draft(f"Other question {w} about tyres?", "Wait.") for w in ("one", "two", "three")
+    others = [
+        "What tyre pressure should a loaded Transit van run?",
+        "Can I claim tax relief on my work boots in Ireland?",
+        "Is it safe to take melatonin every night for a month?",
     ]
+    drafts = [fake_draft(LONG, "Wait a year.")] + [fake_draft(q, "Wait.") for q in others]
     register_domain(fake_domain(drafts))
     result = build(Recipe(domain="fake", exclude=(path,), out="fake"))
     assert result.produced == 3
