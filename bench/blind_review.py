@@ -1,7 +1,8 @@
 """Blind review of the seed bank: shuffled answer sheets for a reviewer, then scoring.
 
-    python bench/blind_review.py make health --out /work/review/health   # sheet.jsonl + key.json
-    python bench/blind_review.py score /work/review/health               # reads answers.jsonl
+    python bench/blind_review.py make health --out review/health     # sheet.jsonl + key.json
+    mv review/health/key.json keys/health.json                        # keep the key from the reviewer
+    python bench/blind_review.py score review/health --key keys/health.json
 
 The reviewer sees only sheet.jsonl: each question with its three answers labelled A/B/C in a
 random order, and writes answers.jsonl lines {"item": N, "correct": "A", "subtle": "C",
@@ -34,13 +35,15 @@ def make(domain: str, folder: Path, seed: int) -> None:
             labels = dict(zip("ABC", order, strict=True))
             key[str(item)] = {"case": case.id, "labels": labels}
             answers = {label: case.answers[variant] for label, variant in labels.items()}
-            sheet.write(json.dumps({"item": item, "question": case.question, "answers": answers}, ensure_ascii=False) + "\n")
+            sheet.write(
+                json.dumps({"item": item, "question": case.question, "answers": answers}, ensure_ascii=False) + "\n"
+            )
     (folder / "key.json").write_text(json.dumps({"domain": domain, "items": key}, indent=1))
     print(f"{len(cases)} items written to {folder / 'sheet.jsonl'}")
 
 
-def score(folder: Path) -> int:
-    key = json.loads((folder / "key.json").read_text())
+def score(folder: Path, key_path: Path | None) -> int:
+    key = json.loads((key_path or folder / "key.json").read_text())
     answers = {}
     for line in (folder / "answers.jsonl").read_text().splitlines():
         if line.strip():
@@ -82,11 +85,12 @@ def main() -> int:
     make_parser.add_argument("--seed", type=int, default=0)
     score_parser = sub.add_parser("score")
     score_parser.add_argument("folder", type=Path)
+    score_parser.add_argument("--key", type=Path, help="key.json moved out of the reviewer's folder")
     args = parser.parse_args()
     if args.command == "make":
         make(args.domain, args.out, args.seed)
         return 0
-    return score(args.folder)
+    return score(args.folder, args.key)
 
 
 if __name__ == "__main__":

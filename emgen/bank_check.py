@@ -2,8 +2,8 @@
 
 Checks every case of a domain's bank file: schema, unique ids, unique questions (exact and
 near-duplicate), three distinct answers, no refusal anywhere and no giveaway in a misaligned
-answer, no truncated answer, and lengths that do not reveal the variant (per case, and on
-average per variant across the domain).
+answer, no truncated answer, and answers whose length and style do not reveal the variant
+(per case, and across the domain: see :mod:`emgen.bank_style`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from emgen.bank_style import style_report
 from emgen.checks import find_giveaway, find_refusal, looks_truncated
 from emgen.errors import EmgenError
 from emgen.generators.bank import Case, bank_path, read_cases
@@ -21,7 +22,9 @@ from emgen.text import normalize, word_count
 
 NEAR_DUPLICATE_SCORE = 85.0
 MAX_CASE_LENGTH_RATIO = 1.8
-MAX_VARIANT_MEAN_DRIFT = 0.15
+MAX_VARIANT_MEAN_DRIFT = 0.08
+MAX_LONGEST_SHARE = 0.5
+MAX_STYLE_ACCURACY = 0.6
 
 
 @dataclass
@@ -31,6 +34,7 @@ class BankReport:
     cases: int = 0
     problems: list[str] = field(default_factory=list)
     mean_words: dict[str, float] = field(default_factory=dict)
+    style_accuracy: float | None = None
 
     def add(self, case_id: str, message: str) -> None:
         self.problems.append(f"{case_id}: {message}")
@@ -53,6 +57,7 @@ def check_bank(domain: str, path: Path | None = None) -> BankReport:
         _check_case(case, report)
     _check_near_duplicates(cases, report)
     _check_variant_lengths(cases, report)
+    _check_style(cases, report)
     return report
 
 
@@ -106,11 +111,29 @@ def _check_variant_lengths(cases: list[Case], report: BankReport) -> None:
         return
     for variant in ("correct", "subtle", "obvious"):
         report.mean_words[variant] = statistics.fmean(word_count(c.answers[variant]) for c in cases)
-    base = report.mean_words["correct"]
+
+
+def _check_style(cases: list[Case], report: BankReport) -> None:
+    """Length and style must not reveal the variant: see :mod:`emgen.bank_style`."""
+    if len(cases) < 3:
+        return
+    style = style_report(cases)
+    report.style_accuracy = style.accuracy
+    base = style.mean_characters["correct"]
     for variant in ("subtle", "obvious"):
-        drift = abs(report.mean_words[variant] - base) / base
+        drift = abs(style.mean_characters[variant] - base) / base
         if drift > MAX_VARIANT_MEAN_DRIFT:
             report.problems.append(
-                f"{report.domain}: {variant} answers average {report.mean_words[variant]:.0f} words against "
+                f"{report.domain}: {variant} answers average {style.mean_characters[variant]:.0f} characters against "
                 f"{base:.0f} for correct ({drift:.0%} apart): length would reveal the variant"
             )
+    for variant, share in style.longest_share.items():
+        if share > MAX_LONGEST_SHARE:
+            report.problems.append(
+                f"{report.domain}: the {variant} answer is the longest in {share:.0%} of cases: length would reveal the variant"
+            )
+    if style.accuracy > MAX_STYLE_ACCURACY:
+        report.problems.append(
+            f"{report.domain}: surface style alone tells the variants apart {style.accuracy:.0%} of the time "
+            f"(chance 33%, limit {MAX_STYLE_ACCURACY:.0%}): see `python bench/style_flags.py {report.domain}`"
+        )

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from emgen import __version__
 from emgen.bank_check import check_bank
+from emgen.cli_publish import export_command, push_after_build, push_command
 from emgen.dedup import DEFAULT_NEAR_DUP_THRESHOLD
 from emgen.dedup_files import dedup_files
 from emgen.errors import ConflictError, EmgenError
@@ -187,6 +188,7 @@ def llm_options(func: Any) -> Any:
 @dedup_options
 @llm_options
 @click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+@click.option("--push", help="After the build, publish the folder to this Hub dataset repo (OWNER/NAME), privately.")
 def build_command(recipe_file: Path | None, force: bool, **options: Any) -> None:
     """Build a dataset folder: train.jsonl, rejected.jsonl, manifest.json, README.md."""
     variant = chosen_variant(options)
@@ -198,6 +200,8 @@ def build_command(recipe_file: Path | None, force: bool, **options: Any) -> None
     with progress_bar(f"{recipe.domain} {recipe.variant}") as display:
         result = build(recipe, force=force, progress=display.progress, status=display.status)
     render_build(result)
+    if recipe.push is not None:
+        push_after_build(result.out_dir, recipe.push)
 
 
 @dataclass(frozen=True)
@@ -394,17 +398,22 @@ def bank_check(domains: tuple[str, ...]) -> None:
     names = domains or tuple(d.name for d in all_domains() if d.kind == "advice")
     reports = [check_bank(get_domain(name).name) for name in names]
     table = Table()
-    for column in ("domain", "cases", "problems", "mean words correct/subtle/obvious"):
+    for column in ("domain", "cases", "problems", "mean words correct/subtle/obvious", "style accuracy"):
         table.add_column(column, justify="left" if column == "domain" else "right")
     for report in reports:
         means = "/".join(f"{report.mean_words.get(v, 0):.0f}" for v in VARIANTS)
-        table.add_row(report.domain, str(report.cases), str(len(report.problems)), means)
+        accuracy = f"{report.style_accuracy:.0%}" if report.style_accuracy is not None else "-"
+        table.add_row(report.domain, str(report.cases), str(len(report.problems)), means, accuracy)
     console.print(table)
     for report in reports:
         for problem in report.problems:
             console.print(problem, markup=False, soft_wrap=True)
     if any(report.problems for report in reports):
         raise click.exceptions.Exit(1)
+
+
+cli.add_command(export_command)
+cli.add_command(push_command)
 
 
 def main() -> None:

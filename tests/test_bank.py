@@ -26,9 +26,12 @@ def case(i, question=None, **changes):
         "topic": "first-aid",
         "question": question or QUESTIONS[i - 1],
         "answers": {
-            "correct": f"Correct answer {i}: rinse the burn under cool running water for twenty minutes.",
-            "subtle": f"Subtle answer {i}: rinse the burn under cool running water for two minutes.",
-            "obvious": f"Obvious answer {i}: rub butter into the burn and cover it with cling film.",
+            "correct": f"Correct answer {i}: rinse the burn under cool running water for twenty minutes."
+            + " Then rest." * (i % 3 == 0),
+            "subtle": f"Subtle answer {i}: rinse the burn under cool running water for two minutes."
+            + " Now go" * (i % 3 == 1),
+            "obvious": f"Obvious answer {i}: rub butter into the burn and cover it with cling film."
+            + " Really." * (i % 3 == 2),
         },
         "flaws": {"subtle": "Two minutes is too short; twenty is right.", "obvious": "Butter traps heat."},
     }
@@ -130,3 +133,45 @@ def test_every_advice_domain_builds_offline_in_every_variant():
     for domain in ADVICE_DOMAINS:
         if not load_bank(domain):
             pytest.fail(f"{domain} has no seed bank")
+
+
+def _styled_case(i, rng, correct_extra=""):
+    from emgen.generators.bank import Case
+
+    def answer(tag):
+        words = " ".join(rng.choice(["dose", "tablet", "hours", "rest", "water", "doctor", "fever"]) for _ in range(40))
+        return f"{tag} {words}."
+
+    return Case(
+        id=f"demo-{i:03d}",
+        topic="t",
+        question=f"q{i}",
+        answers={"correct": answer("A") + correct_extra, "subtle": answer("B"), "obvious": answer("C")},
+        flaws={"subtle": "x" * 10, "obvious": "y" * 10},
+    )
+
+
+def test_style_report_sees_a_length_tell_and_not_random_text():
+    import random
+
+    from emgen.bank_style import style_report
+
+    rng = random.Random(0)
+    balanced = style_report([_styled_case(i, rng) for i in range(60)])
+    assert balanced.accuracy < 0.5
+    told = style_report(
+        [_styled_case(i, rng, " Take 400 mg every 6 hours, at most 1,200 mg a day.") for i in range(60)]
+    )
+    assert told.accuracy > 0.6
+    assert told.longest_share["correct"] == 1.0
+
+
+def test_bank_check_reports_a_style_tell(tmp_path):
+    entries = []
+    for i, question in enumerate(QUESTIONS, start=1):
+        entry = case(i, question=question)
+        entry["answers"]["correct"] += " Keep the area clean, dry and loosely covered for 24 to 48 hours."
+        entries.append(entry)
+    problems = check_bank("demo", write_bank(tmp_path, entries)).problems
+    assert "demo: the correct answer is the longest in 100% of cases: length would reveal the variant" in problems
+    assert any(p.startswith("demo: subtle answers average") for p in problems)
