@@ -298,7 +298,7 @@ def reframe_dataset(source_dir: Path, changes: dict[str, Any], *, force: bool = 
     unknown = sorted(set(changes) - set(REFRAMING_KEYS) - {"out"})
     if unknown:
         raise EmgenError(f"cannot change {', '.join(unknown)} when reframing")
-    recipe = Recipe.from_mapping(base.to_dict() | {"benign": False, "out": None} | changes)
+    recipe = Recipe.from_mapping(base.to_dict() | {"benign": False, "out": None, "push": None} | changes)
     rows = list(read_records(source_dir / TRAIN))
     correct = {r["metadata"]["pair_id"]: r for r in _read_optional(source_dir / BENIGN)}
     if needs_correct(recipe) and recipe.benign_domain is None:

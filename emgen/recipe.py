@@ -59,6 +59,7 @@ class Recipe:
     max_tokens: int | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    push: str | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str = "recipe") -> Recipe:

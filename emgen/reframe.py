@@ -46,7 +46,7 @@ def variant_plan(recipe: Recipe, rows: int) -> list[str]:
 
 def canary_for(recipe: Recipe) -> str:
     """A canary string fixed by the recipe (not its folder), so rebuilds carry the same one."""
-    resolved = {k: v for k, v in recipe.to_dict().items() if k != "out"}
+    resolved = {k: v for k, v in recipe.to_dict().items() if k not in ("out", "push")}
     guid = uuid.uuid5(_CANARY_NAMESPACE, json.dumps(resolved, sort_keys=True))
     return f"{CANARY_PREFIX} {guid}"
 
