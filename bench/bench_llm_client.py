@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--build", action="store_true", help="Also time a whole emgen build of N rows.")
+    parser.add_argument("--only", nargs="+", choices=["bare", "emgen", "build"], help="Run only these clients.")
     parser.add_argument("--worker", choices=["emgen", "bare", "build"], help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,7 +161,7 @@ def main() -> None:
         print(f"N = {args.n} requests, reply latency {args.latency} s, {os.cpu_count()} CPUs; server pid {server.pid}")
         header = f"{'client':<7} {'conc':>5} {'wall s':>8} {'ideal s':>8} {'of ideal':>9} {'req/s':>8} {'CPU ms/req':>11} {'peak MB':>8}"
         print(header)
-        modes = ["bare", "emgen"] + (["build"] if args.build else [])
+        modes = args.only or ["bare", "emgen"] + (["build"] if args.build else [])
         for concurrency in args.concurrency:
             cpu = {}
             for mode in modes:
@@ -174,7 +175,8 @@ def main() -> None:
                     f"{cpu[mode]:>11.2f} {figures['peak_mb']:>8.0f}",
                     flush=True,
                 )
-            print(f"        CPU per request, emgen / bare: {cpu['emgen'] / cpu['bare']:.2f}x")
+            if "emgen" in cpu and "bare" in cpu:
+                print(f"        CPU per request, emgen / bare: {cpu['emgen'] / cpu['bare']:.2f}x")
     finally:
         server.terminate()
         server.wait(10)

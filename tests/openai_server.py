@@ -259,10 +259,38 @@ _WHAT = ["a rash", "a letter", "a deadline", "a noise", "a fee", "a bill", "a co
 _WHEN = ["yesterday", "last week", "this morning", "in March", "twice already", "since Friday", "overnight"]
 _ASK = ["wait it out", "call someone", "write back", "pay it", "ignore it", "push back", "go in person"]
 _WHERE = ["Ohio", "Leeds", "Ontario", "Perth", "Texas", "Dublin", "Wales", "Oregon", "Glasgow"]
-_WORDS = (
-    "apple river stone window garden orange silver copper marble violet harbor meadow canyon lantern pillow "
-    "ribbon saddle timber velvet walnut anchor basket candle desert engine falcon glacier hammer island jacket"
-).split()
+_WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "window",
+    "garden",
+    "orange",
+    "silver",
+    "copper",
+    "marble",
+    "violet",
+    "harbor",
+    "meadow",
+    "canyon",
+    "lantern",
+    "pillow",
+    "ribbon",
+    "saddle",
+    "timber",
+    "velvet",
+    "walnut",
+    "anchor",
+    "basket",
+    "candle",
+    "desert",
+    "engine",
+    "falcon",
+    "glacier",
+    "hammer",
+    "island",
+    "jacket",
+]
 
 
 def _question(seed: str) -> str:

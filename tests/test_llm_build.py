@@ -172,7 +172,7 @@ def test_code_drafts_pass_the_code_domain_checks(server):
 
 def test_question_requests_are_shown_the_questions_written_before_them(server):
     server.keep_requests = True
-    build(recipe(server, n=300, concurrency=64))
+    build(recipe(server, n=450, concurrency=64))
     asked = {
         e.request["messages"][1]["content"].rsplit("\n", 1)[-1] for e in server.completed() if e.stage == "llm-answers"
     }

@@ -196,3 +196,14 @@ def test_requests_per_minute_are_respected(server):
     started = time.monotonic()
     run(settings(server, rpm=600), [request(i) for i in range(14)])
     assert time.monotonic() - started >= 0.35
+
+
+def test_tokens_per_minute_are_respected_and_settled_on_actual_use(server):
+    small = [ChatRequest((("user", f"Q{i}"),), "llm-correct-answer", 1.0, 60, 0) for i in range(10)]
+    started = time.monotonic()
+    run(settings(server), small)
+    unlimited = time.monotonic() - started
+    started = time.monotonic()
+    client, _ = run(settings(server, tpm=24_000, cache=False), small)  # 400 tokens a second, ~70 a request
+    assert time.monotonic() - started >= 0.5 > unlimited
+    assert client.stats.completion_tokens > 0

@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +38,7 @@ from emgen.recipe import Recipe
 from emgen.text import normalize, pair_id_for
 
 QUESTIONS_PER_REQUEST = 10
-QUESTION_LAG = 16
+QUESTION_LAG = 32
 AVOID_SHOWN = 25
 QUESTION_EXAMPLES = 4
 ANSWER_EXAMPLES = 2
@@ -112,9 +115,14 @@ class LLMSource:
         run = _Run(self, rng.getrandbits(63), n)
         loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(run.open())
-            while (draft := loop.run_until_complete(run.next())) is not None:
-                yield draft
+            with _interrupts_stop(loop, run):
+                loop.run_until_complete(run.open())
+                while (draft := loop.run_until_complete(run.next())) is not None:
+                    yield draft
+                    if run.interrupted:
+                        break
+                if run.interrupted:
+                    raise KeyboardInterrupt
         finally:
             try:
                 loop.run_until_complete(run.close())
@@ -192,6 +200,30 @@ def _pick(rng: random.Random, preferred: list[int], total: int, count: int) -> l
     return (first + rest)[:count]
 
 
+@contextmanager
+def _interrupts_stop(loop: asyncio.AbstractEventLoop, run: _Run) -> Iterator[None]:
+    """Ctrl-C stops the run between steps (requests cancelled, replies so far cached), not mid-callback.
+
+    A second Ctrl-C interrupts at once. Outside the main thread signals cannot be caught; the
+    default behaviour stays.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if run.interrupted:
+            raise KeyboardInterrupt
+        run.interrupted = True
+        loop.call_soon_threadsafe(run.stop)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Run:
     """The state of one ``drafts()`` call, driven by its event loop."""
 
@@ -220,12 +252,20 @@ class _Run:
         self.unjudged = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.error: BaseException | None = None
+        self.interrupted = False
         self.wake: asyncio.Event | None = None
         self.last_status = 0.0
 
     async def open(self) -> None:
         self.wake = asyncio.Event()
         await self.client.open()
+
+    def stop(self) -> None:
+        """Cancel every request in flight (after Ctrl-C); ``next`` then returns None."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.wake is not None:
+            self.wake.set()
 
     async def close(self) -> None:
         current = asyncio.current_task()
@@ -241,6 +281,8 @@ class _Run:
         assert self.wake is not None
         self.unjudged = 0
         while True:
+            if self.interrupted:
+                return None
             if self.error is not None:
                 raise self.error
             if self.limit is not None and self.yielded >= self.limit:
