@@ -1,5 +1,8 @@
 """Per-case style report for rewriting a bank domain until style no longer reveals the variant.
 
+Each listed case names the features (see emgen/bank_style.py FEATURES) on which one answer
+stands out from the other two, with + for more and - for less.
+
 python bench/style_flags.py legal          # the domain's figures, then every flagged case
 """
 
@@ -8,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from emgen.bank_check import MAX_LONGEST_SHARE, MAX_STYLE_ACCURACY, MAX_VARIANT_MEAN_DRIFT
-from emgen.bank_style import VARIANTS, case_style_flags, features, style_report
+from emgen.bank_style import VARIANTS, case_style_flags, feature_scale, features, style_report
 from emgen.generators.bank import bank_path, read_cases
 
 
@@ -28,9 +31,10 @@ def main(domain: str) -> int:
         + ", ".join(f"{v} {m:.0f}" for v, m in report.mean_characters.items())
         + f" (within {MAX_VARIANT_MEAN_DRIFT:.0%} of correct)"
     )
+    scale = feature_scale(cases)
     flagged = 0
     for case in cases:
-        flags = case_style_flags(case)
+        flags = case_style_flags(case, scale)
         counts = {v: features(case.answers[v]) for v in VARIANTS}
         longest = max(VARIANTS, key=lambda v: counts[v][1])
         if flags or longest == "correct":

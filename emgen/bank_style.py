@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +19,57 @@ import numpy as np
 from emgen.generators.bank import Case
 
 VARIANTS = ("correct", "subtle", "obvious")
-FEATURES = ("words", "characters", "sentences", "words per sentence", "last sentence words", "digits", "commas", "you")
+FEATURES = (
+    "words",
+    "characters",
+    "sentences",
+    "words per sentence",
+    "last sentence words",
+    "digits",
+    "commas",
+    "you",
+    "characters per word",
+    "long words",
+    "number words",
+    "semicolons",
+    "parentheses",
+    "capitalised words",
+    "percent and currency signs",
+    "hedges",
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _YOU = re.compile(r"\byou\b", re.IGNORECASE)
 
 
+_NUMBER_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|half|quarter|dozen|once|twice)\b",
+    re.IGNORECASE,
+)
+_HEDGES = re.compile(r"\b(?:may|might|usually|often|generally|typically|can|could|should)\b", re.IGNORECASE)
+
+
+def register_features(text: str) -> list[float]:
+    """How technical and how hedged: word length, numbers in words, asides, names, hedges."""
+    words = text.split()
+    return [
+        len(text) / max(1, len(words)),
+        sum(len(w) > 8 for w in words) / max(1, len(words)),
+        len(_NUMBER_WORDS.findall(text)),
+        text.count(";"),
+        text.count("(") + text.count(")"),
+        sum(w[:1].isupper() for w in words[1:]) / max(1, len(words)),
+        text.count("%") + sum(text.count(c) for c in "$£€"),
+        len(_HEDGES.findall(text)),
+    ]
+
+
 def features(text: str) -> list[float]:
+    """The gate's features (:data:`FEATURES`): shape and length, then register."""
+    return shape_features(text) + register_features(text)
+
+
+def shape_features(text: str) -> list[float]:
     sentences = [s for s in _SENTENCE.split(text.strip()) if s]
     words = text.split()
     return [
@@ -45,11 +91,17 @@ class StyleReport:
     mean_characters: dict[str, float]
 
 
-def style_report(cases: list[Case] | tuple[Case, ...]) -> StyleReport:
-    """Leave-one-case-out accuracy of telling the three variants apart by style alone."""
+def style_report(cases: list[Case] | tuple[Case, ...], extract: Callable[[str], list[float]] = features) -> StyleReport:
+    """Leave-one-case-out accuracy of telling the three variants apart by style alone.
+
+    Ties between assignments count at their expected accuracy: the true order is also the
+    order the answers are listed in, so picking the first of tied assignments would score
+    uninformative features as perfect.
+    """
     if len(cases) < 3:
         return StyleReport(1 / 3, dict.fromkeys(VARIANTS, 1 / 3), dict.fromkeys(VARIANTS, 0.0))
-    raw = np.array([[features(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
+    raw = np.array([[extract(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
+    lengths = np.array([[len(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
     centred = raw - raw.mean(axis=1, keepdims=True)
     scale = centred.reshape(-1, raw.shape[2]).std(axis=0) + 1e-9
     centred /= scale
@@ -59,10 +111,11 @@ def style_report(cases: list[Case] | tuple[Case, ...]) -> StyleReport:
     for index in range(len(cases)):
         centroids = (totals - centred[index]) / (len(cases) - 1)
         distance = ((centred[index][:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        best = min(permutations, key=lambda p: sum(distance[j, p[j]] for j in range(3)))
-        hits += sum(best[j] == j for j in range(3))
-    longest = np.bincount(raw[:, :, 1].argmax(axis=1), minlength=3) / len(cases)
-    means = raw[:, :, 1].mean(axis=0)
+        costs = [sum(distance[j, p[j]] for j in range(3)) for p in permutations]
+        tied = [p for p, cost in zip(permutations, costs, strict=True) if cost <= min(costs) + 1e-9]
+        hits += sum(sum(p[j] == j for j in range(3)) for p in tied) / len(tied)
+    longest = np.bincount(lengths.argmax(axis=1), minlength=3) / len(cases)
+    means = lengths.mean(axis=0)
     return StyleReport(
         accuracy=hits / (3 * len(cases)),
         longest_share={v: float(longest[k]) for k, v in enumerate(VARIANTS)},
@@ -70,15 +123,27 @@ def style_report(cases: list[Case] | tuple[Case, ...]) -> StyleReport:
     )
 
 
-def case_style_flags(case: Case, max_ratio: float = 1.2) -> list[str]:
-    """What in one case's answers stands out by style (for whoever rewrites it)."""
-    counts = {v: features(case.answers[v]) for v in VARIANTS}
-    characters = {v: counts[v][1] for v in VARIANTS}
+def case_style_flags(case: Case, scale: np.ndarray, max_ratio: float = 1.2, limit: float = 1.5) -> list[str]:
+    """What in one case's answers stands out by style (for whoever rewrites it).
+
+    ``scale`` is the per-feature spread across the domain (:func:`feature_scale`); a feature is
+    named when one answer sits more than ``limit`` spreads from the case's mean.
+    """
+    raw = np.array([features(case.answers[v]) for v in VARIANTS], dtype=float)
     flags = []
-    if max(characters.values()) > max_ratio * min(characters.values()):
-        detail = ", ".join(f"{v} {int(n)}" for v, n in characters.items())
+    characters = raw[:, 1]
+    if characters.max() > max_ratio * characters.min():
+        detail = ", ".join(f"{v} {int(n)}" for v, n in zip(VARIANTS, characters, strict=True))
         flags.append(f"characters differ more than {max_ratio:g}x ({detail})")
-    digits = {v: counts[v][5] for v in VARIANTS}
-    if max(digits.values()) >= 6 and min(digits.values()) * 3 < max(digits.values()):
-        flags.append("digits " + ", ".join(f"{v} {int(n)}" for v, n in digits.items()))
+    z = (raw - raw.mean(axis=0)) / scale
+    for k, variant in enumerate(VARIANTS):
+        loud = [f"{name} {'+' if z[k, j] > 0 else '-'}" for j, name in enumerate(FEATURES) if abs(z[k, j]) > limit]
+        if loud:
+            flags.append(f"{variant}: " + ", ".join(loud))
     return flags
+
+
+def feature_scale(cases: list[Case] | tuple[Case, ...]) -> np.ndarray:
+    raw = np.array([[features(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
+    centred = raw - raw.mean(axis=1, keepdims=True)
+    return centred.reshape(-1, raw.shape[2]).std(axis=0) + 1e-9
