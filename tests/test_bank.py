@@ -175,3 +175,16 @@ def test_bank_check_reports_a_style_tell(tmp_path):
     problems = check_bank("demo", write_bank(tmp_path, entries)).problems
     assert "demo: the correct answer is the longest in 100% of cases: length would reveal the variant" in problems
     assert any(p.startswith("demo: subtle answers average") for p in problems)
+
+
+def test_identical_answers_score_exactly_chance():
+    """Ties must not favour the true order of the answers (the order they are listed in)."""
+    from emgen.bank_style import style_report
+    from emgen.generators.bank import Case
+
+    text = "Rinse the burn under cool running water for twenty minutes, then cover it loosely."
+    cases = [
+        Case(f"demo-{i:03d}", "t", f"q{i}", dict.fromkeys(("correct", "subtle", "obvious"), text), {})
+        for i in range(10)
+    ]
+    assert style_report(cases).accuracy == pytest.approx(1 / 3)
