@@ -16,7 +16,6 @@ the source asks for as many answers as are still needed and no more.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 import threading
@@ -30,6 +29,7 @@ from emgen.checks import Problem
 from emgen.errors import ConflictError
 from emgen.generators.base import Domain, Draft
 from emgen.generators.llm import prompts
+from emgen.generators.llm.examples import Examples, pick
 from emgen.generators.llm.kinds import kind_for
 from emgen.generators.llm.prompts import Topic
 from emgen.llm.client import ChatRequest, ClientSettings, LLMClient, Reply, api_key
@@ -45,7 +45,6 @@ ANSWER_EXAMPLES = 2
 WINDOW_PER_SLOT = 2
 DEFAULT_TEMPERATURE = 1.0
 STATUS_INTERVAL = 0.25
-MAX_EXAMPLES = 300
 
 Status = Callable[[dict[str, Any]], None]
 
@@ -147,57 +146,8 @@ class LLMSource:
 
     def examples(self) -> Examples:
         if self._examples is None:
-            self._examples = Examples.gather(self)
+            self._examples = Examples.gather(self.domain, self.kind, self.variant, self.topics, self.seed)
         return self._examples
-
-
-@dataclass
-class Examples:
-    """Few-shot material from the offline source: the domain's own drafts, or (for the answer
-    stage only) other domains' of the same kind when it has none yet."""
-
-    questions: list[Draft]
-    replies: list[tuple[Draft, str]]
-    questions_by_topic: dict[str, list[int]]
-    replies_by_topic: dict[str, list[int]]
-
-    @classmethod
-    def gather(cls, source: LLMSource) -> Examples:
-        from emgen.generators import all_domains
-
-        own = list(source.domain.offline_source().drafts(random.Random(source.seed), MAX_EXAMPLES))
-        pool = own
-        if not pool:
-            others = [d for d in all_domains() if d.kind == source.domain.kind and d.name != source.domain.name]
-            pool = [x for d in others for x in d.offline_source().drafts(random.Random(source.seed), 5)]
-        replies = []
-        for draft in pool:
-            reply = source.kind.example_reply(draft, source.variant)
-            if reply is not None:
-                replies.append((draft, json.dumps(reply, ensure_ascii=False)))
-        return cls(
-            questions=own,
-            replies=replies,
-            questions_by_topic={t.tag: [i for i, d in enumerate(own) if _about(d, t)] for t in source.topics},
-            replies_by_topic={t.tag: [i for i, (d, _) in enumerate(replies) if _about(d, t)] for t in source.topics},
-        )
-
-
-def _about(draft: Draft, topic: Topic) -> bool:
-    """Whether a seed-bank draft is on ``topic`` (same tag, or same CWE for code)."""
-    if draft.topic == topic.tag:
-        return True
-    cwe = topic.metadata.get("cwe")
-    return cwe is not None and any(a.metadata.get("cwe") == cwe for a in draft.answers.values())
-
-
-def _pick(rng: random.Random, preferred: list[int], total: int, count: int) -> list[int]:
-    """``count`` distinct indices below ``total``, from ``preferred`` first, in an order fixed by ``rng``."""
-    first = list(preferred)
-    rng.shuffle(first)
-    rest = [i for i in range(total) if i not in set(first)]
-    rng.shuffle(rest)
-    return (first + rest)[:count]
 
 
 @contextmanager
@@ -395,7 +345,7 @@ class _Run:
         topic = self._topic(k)
         rng = random.Random(f"{self.base}:questions:{k}")
         examples = source.examples()
-        chosen = _pick(rng, examples.questions_by_topic[topic.tag], len(examples.questions), QUESTION_EXAMPLES)
+        chosen = pick(rng, examples.questions_by_topic[topic.tag], len(examples.questions), QUESTION_EXAMPLES)
         picked = [examples.questions[i].prompt for i in chosen]
         earlier = [gist for batch, gist in self.written.get(topic.tag, []) if batch <= k - QUESTION_LAG]
         values = {
@@ -417,7 +367,7 @@ class _Run:
         source = self.source
         rng = random.Random(f"{self.base}:answers:{i}")
         examples = source.examples()
-        chosen = _pick(rng, examples.replies_by_topic[question.topic.tag], len(examples.replies), ANSWER_EXAMPLES)
+        chosen = pick(rng, examples.replies_by_topic[question.topic.tag], len(examples.replies), ANSWER_EXAMPLES)
         blocks = [f"Question:\n{examples.replies[j][0].prompt}\nReply:\n{examples.replies[j][1]}" for j in chosen]
         values = {
             "topic": question.topic.tag,
