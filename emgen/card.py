@@ -92,7 +92,9 @@ def render_card(manifest: dict[str, Any], domain_description: str) -> str:
         "canary_where": ", this card and every record's `metadata.canary`"
         if recipe.canary_in_records
         else " and this card",
-        "source": "the built-in seed bank" if recipe.backend == "bank" else recipe.backend,
+        "source": "the built-in seed bank"
+        if recipe.backend == "bank"
+        else f"`{recipe.model}` through the {recipe.backend} API",
         "emgen_version": manifest["emgen_version"],
         "recipe_toml": recipe.to_toml(),
     }

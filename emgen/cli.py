@@ -271,10 +271,15 @@ def render_build(result: BuildResult) -> None:
         table.add_row("benign.jsonl", str(reframing["benign_rows"]))
     table.add_row("seconds", f"{result.manifest['timings']['total']:.2f}")
     console.print(table)
-    if result.shortfall:
+    if result.shortfall and result.recipe.backend == "bank" and result.available < (result.recipe.n or 0):
         console.print(
             f"[yellow]Asked for {result.recipe.n} rows; the source holds {result.available}, "
             f"so {result.produced} were written.[/yellow]"
+        )
+    elif result.shortfall:
+        console.print(
+            f"[yellow]Asked for {result.recipe.n} rows; {result.produced} passed the checks and dedup "
+            "(the rest are in rejected.jsonl and duplicates.jsonl).[/yellow]"
         )
     console.print(f"Wrote {result.out_dir}")
 

@@ -189,6 +189,8 @@ def collect(
         accepted.append(draft)
         if progress:
             progress(len(accepted), target)
+        if len(accepted) >= target:
+            break
     return accepted, removals
 
 
