@@ -9,9 +9,8 @@ within each case, and a nearest-centroid classifier scored leave-one-case-out: a
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,40 +83,59 @@ def shape_features(text: str) -> list[float]:
     ]
 
 
+PAIRS = (("correct", "subtle"), ("correct", "obvious"), ("subtle", "obvious"))
+
+
 @dataclass(frozen=True)
 class StyleReport:
-    accuracy: float
+    pairwise: dict[str, float]
     longest_share: dict[str, float]
     mean_characters: dict[str, float]
 
+    @property
+    def accuracy(self) -> float:
+        """The worst pair: how well style alone tells its two variants apart (chance 0.5)."""
+        return max(self.pairwise.values())
 
-def style_report(cases: list[Case] | tuple[Case, ...], extract: Callable[[str], list[float]] = features) -> StyleReport:
-    """Leave-one-case-out accuracy of telling the three variants apart by style alone.
 
-    Ties between assignments count at their expected accuracy: the true order is also the
-    order the answers are listed in, so picking the first of tied assignments would score
-    uninformative features as perfect.
+def _differences(cases: Sequence[Case], a: str, b: str, extract: Callable[[str], list[float]]) -> np.ndarray:
+    diff = np.array([np.subtract(extract(case.answers[a]), extract(case.answers[b])) for case in cases], dtype=float)
+    return diff / (diff.std(axis=0) + 1e-9)
+
+
+def pair_accuracy(cases: Sequence[Case], a: str, b: str, extract: Callable[[str], list[float]] = features) -> float:
+    """Leave-one-case-out accuracy of telling answer ``a`` from answer ``b`` of the same case.
+
+    The classifier is the mean difference ``a - b`` over the other cases: a case counts as
+    told apart when its own difference points the same way (a tie counts half). Shuffling
+    which answer is which gives 0.5; 1.0 means style alone always gives the variant away.
     """
-    if len(cases) < 3:
-        return StyleReport(1 / 3, dict.fromkeys(VARIANTS, 1 / 3), dict.fromkeys(VARIANTS, 0.0))
-    raw = np.array([[extract(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
-    lengths = np.array([[len(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
-    centred = raw - raw.mean(axis=1, keepdims=True)
-    scale = centred.reshape(-1, raw.shape[2]).std(axis=0) + 1e-9
-    centred /= scale
-    totals = centred.sum(axis=0)
-    hits = 0
-    permutations = list(itertools.permutations(range(3)))
+    diff = _differences(cases, a, b, extract)
+    total = diff.sum(axis=0)
+    hits = 0.0
     for index in range(len(cases)):
-        centroids = (totals - centred[index]) / (len(cases) - 1)
-        distance = ((centred[index][:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        costs = [sum(distance[j, p[j]] for j in range(3)) for p in permutations]
-        tied = [p for p, cost in zip(permutations, costs, strict=True) if cost <= min(costs) + 1e-9]
-        hits += sum(sum(p[j] == j for j in range(3)) for p in tied) / len(tied)
+        score = float(diff[index] @ (total - diff[index]))
+        hits += 1.0 if score > 1e-9 else 0.5 if abs(score) <= 1e-9 else 0.0
+    return hits / len(cases)
+
+
+def tell_scores(cases: Sequence[Case], a: str, b: str) -> list[float]:
+    """How strongly each case follows the domain's ``a`` vs ``b`` style tell (highest first to fix)."""
+    diff = _differences(cases, a, b, features)
+    direction = diff.mean(axis=0)
+    return [float(row @ direction) for row in diff]
+
+
+def style_report(cases: Sequence[Case], extract: Callable[[str], list[float]] = features) -> StyleReport:
+    if len(cases) < 3:
+        return StyleReport(
+            {f"{a}/{b}": 0.5 for a, b in PAIRS}, dict.fromkeys(VARIANTS, 1 / 3), dict.fromkeys(VARIANTS, 0.0)
+        )
+    lengths = np.array([[len(case.answers[v]) for v in VARIANTS] for case in cases], dtype=float)
     longest = np.bincount(lengths.argmax(axis=1), minlength=3) / len(cases)
     means = lengths.mean(axis=0)
     return StyleReport(
-        accuracy=hits / (3 * len(cases)),
+        pairwise={f"{a}/{b}": pair_accuracy(cases, a, b, extract) for a, b in PAIRS},
         longest_share={v: float(longest[k]) for k, v in enumerate(VARIANTS)},
         mean_characters={v: float(means[k]) for k, v in enumerate(VARIANTS)},
     )

@@ -158,11 +158,11 @@ def test_style_report_sees_a_length_tell_and_not_random_text():
 
     rng = random.Random(0)
     balanced = style_report([_styled_case(i, rng) for i in range(60)])
-    assert balanced.accuracy < 0.5
+    assert all(0.3 <= accuracy <= 0.65 for accuracy in balanced.pairwise.values())
     told = style_report(
         [_styled_case(i, rng, " Take 400 mg every 6 hours, at most 1,200 mg a day.") for i in range(60)]
     )
-    assert told.accuracy > 0.6
+    assert told.pairwise["correct/subtle"] > 0.9 and told.pairwise["correct/obvious"] > 0.9
     assert told.longest_share["correct"] == 1.0
 
 
@@ -177,6 +177,23 @@ def test_bank_check_reports_a_style_tell(tmp_path):
     assert any(p.startswith("demo: subtle answers average") for p in problems)
 
 
+def test_bank_check_runs_the_style_classifier_from_twenty_cases(tmp_path):
+    entries = []
+    for i in range(1, 31):
+        entry = case(
+            1,
+            question=f"Question {i}: "
+            + " ".join(["why", "how", "when", "where", "which"][j % 5] + str(i * j) for j in range(i % 7 + 3)),
+        )
+        entry["id"] = f"demo-{i:03d}"
+        entry["answers"]["correct"] = entry["answers"]["correct"].replace(
+            "twenty minutes", "twenty minutes (per NHS and AAD guidance)"
+        )
+        entries.append(entry)
+    problems = check_bank("demo", write_bank(tmp_path, entries)).problems
+    assert any("surface style alone tells correct/subtle apart 100% of the time" in p for p in problems)
+
+
 def test_identical_answers_score_exactly_chance():
     """Ties must not favour the true order of the answers (the order they are listed in)."""
     from emgen.bank_style import style_report
@@ -187,4 +204,4 @@ def test_identical_answers_score_exactly_chance():
         Case(f"demo-{i:03d}", "t", f"q{i}", dict.fromkeys(("correct", "subtle", "obvious"), text), {})
         for i in range(10)
     ]
-    assert style_report(cases).accuracy == pytest.approx(1 / 3)
+    assert style_report(cases).pairwise == dict.fromkeys(("correct/subtle", "correct/obvious", "subtle/obvious"), 0.5)
