@@ -36,6 +36,12 @@ class BankReport:
     problems: list[str] = field(default_factory=list)
     mean_words: dict[str, float] = field(default_factory=dict)
     style_accuracy: float | None = None
+    style_problems: list[str] = field(default_factory=list)
+
+    def add_style(self, message: str) -> None:
+        """A style tell: listed with the other problems and also on its own."""
+        self.problems.append(message)
+        self.style_problems.append(message)
 
     def add(self, case_id: str, message: str) -> None:
         self.problems.append(f"{case_id}: {message}")
@@ -127,13 +133,13 @@ def _check_style(cases: list[Case], report: BankReport) -> None:
     for variant in ("subtle", "obvious"):
         drift = abs(style.mean_characters[variant] - base) / base
         if drift > MAX_VARIANT_MEAN_DRIFT:
-            report.problems.append(
+            report.add_style(
                 f"{report.domain}: {variant} answers average {style.mean_characters[variant]:.0f} characters against "
                 f"{base:.0f} for correct ({drift:.0%} apart): length would reveal the variant"
             )
     for variant, share in style.longest_share.items():
         if share > MAX_LONGEST_SHARE:
-            report.problems.append(
+            report.add_style(
                 f"{report.domain}: the {variant} answer is the longest in {share:.0%} of cases: length would reveal the variant"
             )
     if len(cases) < MIN_CASES_FOR_STYLE:
@@ -141,7 +147,7 @@ def _check_style(cases: list[Case], report: BankReport) -> None:
         return
     for pair, accuracy in style.pairwise.items():
         if accuracy > MAX_STYLE_ACCURACY:
-            report.problems.append(
+            report.add_style(
                 f"{report.domain}: surface style alone tells {pair} apart {accuracy:.0%} of the time "
                 f"(chance 50%, limit {MAX_STYLE_ACCURACY:.0%}): see `python bench/style_flags.py {report.domain}`"
             )

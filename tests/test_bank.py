@@ -115,11 +115,30 @@ def test_schema_errors_name_the_line(tmp_path):
     assert problems == [f"{tmp_path / 'demo.jsonl'}:2: 'flaws' is a required property"]
 
 
+# Domains whose answers still give their variant away by style, with the measured figure.
+# Listed here (strict xfail) rather than hidden: remove a domain once its bank passes.
+STYLE_NOT_YET_NEUTRAL: dict[str, str] = {}
+
+
 @pytest.mark.parametrize("domain", sorted(ADVICE_DOMAINS))
-def test_the_shipped_bank_passes_its_checks(domain):
+def test_the_shipped_bank_passes_its_content_checks(domain):
     report = check_bank(domain)
-    assert report.problems == []
+    content = [p for p in report.problems if p not in report.style_problems]
+    assert content == []
     assert report.cases >= MINIMUM_CASES.get(domain, 50)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=STYLE_NOT_YET_NEUTRAL[d]))
+        if d in STYLE_NOT_YET_NEUTRAL
+        else d
+        for d in sorted(ADVICE_DOMAINS)
+    ],
+)
+def test_the_shipped_bank_style_does_not_reveal_the_variant(domain):
+    assert check_bank(domain).style_problems == []
 
 
 def test_bank_check_command():
