@@ -168,6 +168,41 @@ def llm_options(func: Any) -> Any:
             default=None,
             help="Use the response cache (default on), so an interrupted build resumes without re-sending requests.",
         ),
+        click.option(
+            "--max-cost",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Budget in USD: no request is sent that could exceed it; the build then writes what it has.",
+        ),
+        click.option(
+            "--prices-file",
+            type=click.Path(dir_okay=False),
+            help="TOML file of model prices (USD per million tokens) added to emgen/data/prices.toml.",
+        ),
+        click.option(
+            "--batch",
+            is_flag=True,
+            default=None,
+            help="Send requests through the OpenAI Batch API (half price, within 24 h); a rerun resumes its batches.",
+        ),
+        click.option(
+            "--batch-poll",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds between batch polls (default 30).",
+        ),
+        click.option(
+            "--judge",
+            metavar="MODEL",
+            help="Score each draft with MODEL; drafts under a threshold go to rejected.jsonl.",
+        ),
+        click.option(
+            "--judge-min-variant", type=click.IntRange(1, 10), help="Lowest judge score for the variant (default 7)."
+        ),
+        click.option(
+            "--judge-min-coherence", type=click.IntRange(1, 10), help="Lowest judge score for coherence (default 7)."
+        ),
+        click.option(
+            "--judge-max-leakage", type=click.IntRange(1, 10), help="Highest judge score for leakage (default 3)."
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -234,10 +269,28 @@ def progress_bar(description: str) -> Iterator[BuildDisplay]:
 def llm_status(counters: dict[str, Any]) -> str:
     """One line of LLM traffic: requests, cache hits, in flight, retries, tokens."""
     tokens = f"{counters['prompt_tokens'] / 1000:,.0f}k in / {counters['completion_tokens'] / 1000:,.0f}k out"
-    return (
+    line = (
         f"{counters['requests']:,} sent · {counters['cache_hits']:,} cached · {counters['in_flight']} in flight · "
         f"{counters['retries']} retries · {tokens}"
     )
+    return line + cost_status(counters) + batch_status(counters)
+
+
+def batch_status(counters: dict[str, Any]) -> str:
+    """`` · batch_abc in_progress 120/320`` while a batch runs."""
+    batch = counters.get("batch")
+    if not batch:
+        return ""
+    return f" · {batch['id']} {batch['status']} {batch['completed']:,}/{batch['total']:,}"
+
+
+def cost_status(counters: dict[str, Any]) -> str:
+    """`` · $1.23`` (`` of $5`` under --max-cost); nothing for a model without a price."""
+    cost = counters.get("cost_usd")
+    if cost is None:
+        return ""
+    limit = counters.get("max_cost_usd")
+    return f" · ${cost:,.4f}" + (f" of ${limit:,.2f}" if limit is not None else "")
 
 
 def render_build(result: BuildResult) -> None:
@@ -256,10 +309,18 @@ def render_build(result: BuildResult) -> None:
         table.add_row(f"LLM requests sent ({llm['model']})", f"{llm['requests']:,}")
         table.add_row("LLM replies from cache", f"{llm['cache_hits']:,}")
         table.add_row("LLM tokens: prompt / completion", f"{llm['prompt_tokens']:,} / {llm['completion_tokens']:,}")
+        table.add_row("LLM cost (USD)", f"{llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else "no price")
         for cause, count in llm["retries"].items():
             table.add_row(f"LLM retries: {cause}", str(count))
         table.add_row("LLM refusals", str(llm["refusals"]))
         table.add_row("LLM structured output", llm["structured_output"])
+        verdicts = llm.get("judge")
+        if verdicts is not None:
+            table.add_row(
+                f"judged ({verdicts['model']}) / rejected", f"{verdicts['judged']:,} / {verdicts['rejected']:,}"
+            )
+            cost = f"{verdicts['cost_usd']:.4f}" if verdicts["cost_usd"] is not None else "no price"
+            table.add_row("judge cost (USD)", cost)
     reframing = result.manifest.get("reframe", {})
     for variant, count in reframing.get("variants", {}).items():
         table.add_row(f"rows {variant}", str(count))
@@ -271,7 +332,13 @@ def render_build(result: BuildResult) -> None:
         table.add_row("benign.jsonl", str(reframing["benign_rows"]))
     table.add_row("seconds", f"{result.manifest['timings']['total']:.2f}")
     console.print(table)
-    if result.shortfall and result.recipe.backend == "bank" and result.available < (result.recipe.n or 0):
+    budget = (llm or {}).get("budget")
+    if budget is not None and budget["stopped"]:
+        console.print(
+            f"[yellow]Stopped at --max-cost ${budget['max_cost_usd']:g} (spent ${budget['spent_usd']:.4f}): "
+            f"{result.produced} of {result.recipe.n} rows written.[/yellow]"
+        )
+    elif result.shortfall and result.recipe.backend == "bank" and result.available < (result.recipe.n or 0):
         console.print(
             f"[yellow]Asked for {result.recipe.n} rows; the source holds {result.available}, "
             f"so {result.produced} were written.[/yellow]"

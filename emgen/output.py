@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ _INTERRUPTED = re.compile(r"^\.[^/]+\.[a-z0-9_]{6,}\.tmp$|^\.emgen-write-test$")
 CARD = "README.md"
 
 
-def prepare_output_dir(path: Path, force: bool) -> None:
-    """Create ``path``; refuse a non-empty one unless ``force``, then clear only emgen's files."""
+def prepare_output_dir(path: Path, force: bool, keep: Collection[str] = ()) -> None:
+    """Create ``path``; refuse a non-empty one unless ``force``, then clear only emgen's files.
+
+    ``keep`` names the state files a build resumes from (such as ``batch-state.json`` of a build
+    interrupted while its batches ran): a folder holding nothing else is the same build continuing,
+    not a non-empty folder, and ``force`` leaves them in place.
+    """
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} exists and is not a folder")
     if path.is_dir():
         remove_interrupted(path)
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(entry.name not in keep for entry in path.iterdir()):
         if not force:
             raise OutputError(f"{path} already exists and is not empty; use --force to overwrite it")
         for name in previous_outputs(path):

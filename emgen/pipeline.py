@@ -218,7 +218,7 @@ def build(
     deduper, exclude_files = deduper_for(recipe)
     answer_deduper = Deduper(recipe.near_dup_threshold) if recipe.dedup_answers else None
     out = recipe.output_dir()
-    prepare_output_dir(out, force)
+    prepare_output_dir(out, force, keep=getattr(source, "resume_files", ()))
     started = time.perf_counter()
     result = BuildResult(out_dir=out, recipe=recipe, available=available)
     variants = (

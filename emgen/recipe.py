@@ -59,6 +59,14 @@ class Recipe:
     max_tokens: int | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    max_cost: float | None = None
+    prices_file: str | None = None
+    batch: bool = False
+    batch_poll: float | None = None
+    judge: str | None = None
+    judge_min_variant: int | None = None
+    judge_min_coherence: int | None = None
+    judge_max_leakage: int | None = None
     push: str | None = None
 
     @classmethod
@@ -111,6 +119,19 @@ class Recipe:
             raise ConflictError("--backend openai needs --model")
         if self.backend == "openai" and self.n is None:
             raise ConflictError("--backend openai needs --n (how many rows to generate)")
+        if self.max_cost is not None and self.backend != "openai":
+            raise ConflictError("--max-cost needs --backend openai")
+        if self.batch and self.backend != "openai":
+            raise ConflictError("--batch needs --backend openai")
+        if self.batch and not self.cache:
+            raise ConflictError("--batch needs the response cache (drop --no-cache): batch replies are stored there")
+        if self.batch_poll is not None and not self.batch:
+            raise ConflictError("--batch-poll needs --batch")
+        if self.judge is not None and self.backend != "openai":
+            raise ConflictError("--judge needs --backend openai")
+        for name in ("judge_min_variant", "judge_min_coherence", "judge_max_leakage"):
+            if getattr(self, name) is not None and self.judge is None:
+                raise ConflictError(f"--{name.replace('_', '-')} needs --judge MODEL")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
             raise RecipeError(
                 "api_key_env must be the NAME of an environment variable (such as OPENAI_API_KEY), not a key"

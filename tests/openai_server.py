@@ -4,7 +4,9 @@ Tests run it in a thread (:func:`serving`); the benchmark runs it as its own pro
 (``python -m tests.openai_server --latency 1``). It speaks enough HTTP/1.1 (keep-alive,
 Content-Length bodies) for the real ``openai`` client, answers with valid structured replies
 for emgen's generation schemas, and logs every request so a test can tell which requests
-completed. Built on asyncio streams so it holds hundreds of slow requests at once.
+completed. Built on asyncio streams so it holds hundreds of slow requests at once. The files and
+batches endpoints of the Batch API are in :mod:`tests.openai_batches` (:attr:`FakeOpenAI.batch_api`);
+requests run inside a batch are logged too, with the batch's id.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.openai_batches import FakeBatches
+
 FAULTS = ("429", "500", "503", "hang", "drop", "malformed", "refusal", "refusal-text", "schema", "length", "bad-json")
 
 _SCHEMA_IN_TEXT = re.compile(r'JSON Schema named "([\w-]+)"')
@@ -42,6 +46,7 @@ class Logged:
     response_format: str = "text"
     at: float = field(default_factory=time.monotonic)
     request: dict[str, Any] | None = None
+    batch: str | None = None
 
 
 @dataclass
@@ -62,6 +67,8 @@ class FakeOpenAI:
     fault_for: Callable[[dict[str, Any]], str | None] | None = None
     pause_after: int | None = None
     keep_requests: bool = False
+    judge_scores: Callable[[dict[str, Any]], dict[str, int]] | None = None
+    batch_api: FakeBatches = field(default_factory=FakeBatches)
     log: list[Logged] = field(default_factory=list)
     last_body: bytes = b""
     port: int = 0
@@ -129,10 +136,15 @@ class FakeOpenAI:
 
     async def _respond(self, method: str, target: str, headers: dict[str, str], body: bytes, writer: Any) -> bool:
         """Answer one request; False when the connection must close."""
-        if method != "POST" or not target.rstrip("/").endswith("/chat/completions"):
+        is_chat = method == "POST" and target.rstrip("/").endswith("/chat/completions")
+        is_batch = "/files" in target or "/batches" in target
+        if not is_chat and not is_batch:
             return await _send(writer, 404, _error("Unknown request URL", "invalid_request_error"))
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return await _send(writer, 401, _error("Incorrect API key provided", "invalid_api_key"))
+        if is_batch:
+            status, payload = self.batch_api.respond(method, target.split("?", 1)[0], headers, body, self._batch_line)
+            return await _send(writer, status, payload)
         self.last_body = body
         try:
             request = json.loads(body)
@@ -183,10 +195,39 @@ class FakeOpenAI:
             return False
         if fault == "malformed":
             return await _send(writer, 200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
-        reply = completion(request, fault)
+        scores = self.judge_scores(request) if self.judge_scores is not None and entry.stage == "llm-judge" else None
+        reply = completion(request, fault, scores)
         keep = await _send(writer, 200, reply)
         entry.completed = True
         return keep
+
+    def _batch_line(self, request: dict[str, Any], batch: str) -> tuple[int, dict[str, Any]]:
+        """Run one request of a batch: (status code, response body), logged like a chat request."""
+        entry = Logged(
+            number=len(self.log),
+            body_sha=hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest(),
+            stage=schema_name(request) or "text",
+            outcome="ok",
+            response_format=(request.get("response_format") or {}).get("type", "text"),
+            request=request if self.keep_requests else None,
+            batch=batch,
+        )
+        self.log.append(entry)
+        fault = self.fault_for(request) if self.fault_for is not None else None
+        if fault in ("429", "500", "503"):
+            entry.outcome = fault
+            return int(fault), _error("The server had an error processing your request.", "server_error")
+        if fault == "malformed":
+            entry.outcome = fault
+            return 200, {"id": "chatcmpl-broken", "object": "chat.completion"}
+        if fault == "400":
+            entry.outcome = fault
+            return 400, _error("Invalid value for 'temperature'.", "invalid_value")
+        if fault is not None:
+            entry.outcome = fault
+        scores = self.judge_scores(request) if self.judge_scores is not None and entry.stage == "llm-judge" else None
+        entry.completed = True
+        return 200, completion(request, fault, scores)
 
 
 async def _send(
@@ -222,8 +263,8 @@ def schema_name(request: dict[str, Any]) -> str | None:
     return None
 
 
-def reply_object(request: dict[str, Any], tag: str) -> dict[str, Any]:
-    """A plausible, check-passing JSON reply for the schema the request names."""
+def reply_object(request: dict[str, Any], tag: str, scores: dict[str, int] | None = None) -> dict[str, Any]:
+    """A plausible, check-passing JSON reply for the schema the request names (``scores``: the judge's)."""
     name = schema_name(request) or ""
     text = " ".join(m.get("content") or "" for m in request.get("messages", []))
     count_match = _COUNT_IN_TEXT.search(text)
@@ -238,6 +279,9 @@ def reply_object(request: dict[str, Any], tag: str) -> dict[str, Any]:
         }
     if name == "llm-correct-answer":
         return {"correct": f"For case {tag}, follow the established guidance step by step and keep a written record."}
+    if name == "llm-judge":
+        verdict = {"variant": 9, "coherence": 9, "leakage": 1} | (scores or {})
+        return {"reason": f"Verdict {tag}: the answer is what its variant must be.", **verdict}
     if name == "llm-code-tasks":
         return {"tasks": [_code_task(f"{tag}-{i}") for i in range(count)]}
     if name == "llm-code-answers":
@@ -326,10 +370,12 @@ def _code_task(seed: str) -> dict[str, str]:
     return {"task": task, "template": template}
 
 
-def completion(request: dict[str, Any], fault: str | None = None) -> dict[str, Any]:
+def completion(
+    request: dict[str, Any], fault: str | None = None, scores: dict[str, int] | None = None
+) -> dict[str, Any]:
     """A chat.completion body answering ``request``, spoiled as ``fault`` says."""
     tag = hashlib.sha256(json.dumps(request.get("messages"), sort_keys=True).encode()).hexdigest()[:10]
-    obj = reply_object(request, tag)
+    obj = reply_object(request, tag, scores)
     finish = "stop"
     refusal = None
     if fault == "refusal-text":

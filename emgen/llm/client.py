@@ -2,7 +2,9 @@
 
 Bounded concurrency, request and token rate limits, retries with backoff that honour
 Retry-After, a persistent response cache and structured outputs with an automatic step down
-(``json_schema`` → ``json_object`` → text) when an endpoint rejects a mode. Replies are read
+(``json_schema`` → ``json_object`` → text) when an endpoint rejects a mode. Optionally a shared
+budget that every request reserves its worst-case cost from before it is sent (``--max-cost``),
+and the Batch API instead of one HTTP request per reply (``--batch``). Replies are read
 from the raw HTTP body: one ``json.loads`` per reply, no response models built.
 """
 
@@ -21,7 +23,10 @@ import openai
 
 from emgen.errors import LLMError
 from emgen.llm import retry
+from emgen.llm.batch import DEFAULT_POLL_SECONDS, Batcher, BatchState, LineResult
+from emgen.llm.budget import Budget
 from emgen.llm.cache import ResponseCache, request_key
+from emgen.llm.prices import Price, worst_case_cost
 from emgen.llm.ratelimit import RateLimiter
 from emgen.llm.stats import LLMStats
 from emgen.llm.structured import MODES, next_mode, parse_reply, response_format, schema_instruction
@@ -52,6 +57,7 @@ class ClientSettings:
     cache: bool = True
     resamples: int = 2
     backoff: retry.Backoff = field(default_factory=_default_backoff)
+    batch_poll: float = DEFAULT_POLL_SECONDS
 
     @property
     def endpoint(self) -> str:
@@ -90,9 +96,23 @@ class _FormatRejected(Exception):
 class LLMClient:
     """Use inside one event loop: ``await client.open()`` … ``await client.close()``."""
 
-    def __init__(self, settings: ClientSettings, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        seed: int = 0,
+        price: Price | None = None,
+        budget: Budget | None = None,
+        batch_state: BatchState | None = None,
+    ) -> None:
+        """With ``batch_state`` every request that misses the cache goes through the Batch API (see
+        :mod:`emgen.llm.batch`); the caller flushes :attr:`batcher` when nothing else can progress."""
         self.settings = settings
-        self.stats = LLMStats()
+        self.batch_state = batch_state
+        self.batcher: Batcher | None = None
+        self.stats = LLMStats(priced=price is not None)
+        self.price = price
+        self.budget = budget
         self.mode = MODES[0]
         self._rng = random.Random(f"backoff:{seed}")
         self._key = api_key(settings)
@@ -126,6 +146,17 @@ class LLMClient:
                 )
             )
         self._slots = asyncio.Semaphore(self.settings.concurrency)
+        if self.batch_state is not None:
+            self.batcher = Batcher(
+                self._clients[0],
+                self.settings.model,
+                self.batch_state,
+                self._store_batched,
+                poll_seconds=self.settings.batch_poll,
+                max_retries=self.settings.max_retries,
+                backoff=self.settings.backoff,
+                secret=self._key,
+            )
 
     async def close(self) -> None:
         for client in self._clients:
@@ -157,6 +188,9 @@ class LLMClient:
                 if hit is not None:
                     self.stats.cache_hits += 1
                     return self._read(json.loads(hit), request.schema, cached=True)
+            if self.batcher is not None:
+                text, payload = await self._send_batched(body, key)
+                return self._read(payload, request.schema, cached=False)
             try:
                 text, payload = await self._send(body, mode)
             except _FormatRejected as rejected:
@@ -192,6 +226,7 @@ class LLMClient:
         """POST ``body`` until it succeeds, fails for good, or runs out of retries."""
         assert self._clients and self._slots is not None, "call open() first"
         estimate = self._token_estimate(body)
+        worst = self._worst_case(body)
         attempt = 0
         while True:
             await self._wait_cooldown()
@@ -203,6 +238,9 @@ class LLMClient:
             headers: Any = None
             async with self._slots:
                 await self._wait_cooldown()
+                if self.budget is not None:
+                    await self.budget.reserve(worst)
+                spent: float | None = None
                 self.stats.requests += 1
                 self.stats.in_flight += 1
                 self._turn = (self._turn + 1) % len(self._clients)
@@ -214,15 +252,18 @@ class LLMClient:
                     payload = _completion(text)
                 except openai.APIStatusError as exc:
                     error, headers = exc, exc.response.headers
+                    spent = 0.0
                 except openai.APIConnectionError as exc:
                     error = exc
                 except ValueError as exc:
                     error = exc
                 else:
-                    self._settle(payload, estimate)
+                    spent = self._settle(payload, estimate)
                     return text, payload
                 finally:
                     self.stats.in_flight -= 1
+                    if self.budget is not None:
+                        self.budget.settle(worst, spent)
             if retry.rejects_format(error) and mode != MODES[-1]:
                 raise _FormatRejected(mode, error)
             if not (isinstance(error, ValueError) or retry.is_transient(error)):
@@ -239,6 +280,41 @@ class LLMClient:
             attempt += 1
             await asyncio.sleep(wait)
 
+    async def _send_batched(self, body: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
+        """Hand ``body`` to the batcher until a batch runs it, or it fails for good."""
+        assert self.batcher is not None
+        worst = worst_case_cost(body, self.price, batch=True) if self.budget and self.price else 0.0
+        attempt = 0
+        while True:
+            if self.budget is not None:
+                await self.budget.reserve(worst)
+            spent: float | None = None
+            self.stats.requests += 1
+            try:
+                result = await self.batcher.submit(key, body)
+                spent = 0.0
+                if result.payload is not None:
+                    spent = self._settle(result.payload, 0, batch=True)
+                    return json.dumps(result.payload, ensure_ascii=False), result.payload
+            finally:
+                if self.budget is not None:
+                    self.budget.settle(worst, spent)
+            if not _retry_line(result):
+                where = f"{self.settings.endpoint} (model {self.settings.model!r})"
+                raise LLMError(f"{where} rejected a batched request: HTTP {result.status}: {result.message}")
+            if attempt >= self.settings.max_retries:
+                raise LLMError(
+                    f"{self.settings.endpoint}: a batched request failed {attempt + 1} times; last: "
+                    f"{result.code or result.status}: {result.message}. Run the same command to resume"
+                )
+            self.stats.retries[_line_reason(result)] += 1
+            attempt += 1
+
+    def _store_batched(self, key: str, body: dict[str, Any], payload: dict[str, Any]) -> None:
+        if self._cache is not None:
+            text = json.dumps(payload, ensure_ascii=False)
+            self._cache.put(key, self.settings.model, json.dumps(body, ensure_ascii=False), text, *_usage(payload))
+
     async def _wait_cooldown(self) -> None:
         """After a 429 every request waits out the endpoint's Retry-After, not just the one refused."""
         while (delay := self._cooldown_until - time.monotonic()) > 0:
@@ -251,15 +327,25 @@ class LLMClient:
         completion = body.get("max_tokens") or self._completion_estimate
         return int(prompt + completion)
 
-    def _settle(self, payload: dict[str, Any], estimate: int) -> None:
+    def _worst_case(self, body: dict[str, Any]) -> float:
+        """The most this request can cost (0 without a budget to keep)."""
+        if self.budget is None or self.price is None:
+            return 0.0
+        return worst_case_cost(body, self.price)
+
+    def _settle(self, payload: dict[str, Any], estimate: int, *, batch: bool = False) -> float:
+        """Count a reply's tokens; returns what it cost (0 for an unpriced model)."""
         prompt, completion = _usage(payload)
+        cost = self.price.cost(prompt, completion, batch=batch) if self.price is not None else 0.0
         self.stats.replies += 1
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
+        self.stats.cost_usd += cost
         if completion:
             self._completion_estimate += 0.1 * (completion - self._completion_estimate)
         if self._tpm is not None and (prompt or completion):
             self._tpm.adjust(prompt + completion - estimate)
+        return cost
 
     def _step_down(self, rejected: _FormatRejected) -> None:
         """Switch the whole run to the next structured-output mode, once per mode."""
@@ -325,6 +411,17 @@ def _completion(text: str) -> dict[str, Any]:
 def _usage(payload: dict[str, Any]) -> tuple[int, int]:
     usage = payload.get("usage") or {}
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _retry_line(result: LineResult) -> bool:
+    """A batch line worth another batch: never run (expired, cancelled), unreadable, or a transient status."""
+    return result.status in (None, 200) or result.status in retry.RETRY_STATUSES or result.status >= 500
+
+
+def _line_reason(result: LineResult) -> str:
+    if result.status == 200:
+        return "malformed"
+    return str(result.status) if result.status is not None else result.code or "not run"
 
 
 def _reason(error: Exception) -> str:

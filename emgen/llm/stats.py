@@ -27,6 +27,8 @@ class LLMStats:
     resamples: int = 0
     mode: str = "json_schema"
     downgrades: list[str] = field(default_factory=list)
+    priced: bool = False
+    cost_usd: float = 0.0
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -44,4 +46,5 @@ class LLMStats:
             "resamples": self.resamples,
             "structured_output": self.mode,
             "downgrades": list(self.downgrades),
+            "cost_usd": round(self.cost_usd, 6) if self.priced else None,
         }

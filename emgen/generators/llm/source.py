@@ -11,11 +11,19 @@ response cache. Question request ``k`` is shown the questions of requests up to
 ``k - QUESTION_LAG`` only, which lets ``QUESTION_LAG`` of them run at once. Drafts are yielded
 in question order. The pipeline reports how many drafts it has accepted (:meth:`accepted`), so
 the source asks for as many answers as are still needed and no more.
+
+With ``--judge`` each usable answer is scored by a second model before it is yielded
+(:mod:`emgen.generators.llm.judge`). With ``--max-cost`` a budget stops the run before it could be
+exceeded; the drafts already answered are still yielded. With ``--batch`` the requests wait until
+nothing else can progress and then go out together through the Batch API (:mod:`emgen.llm.batch`);
+question requests are then all independent (no "already written" lists), and answers are asked
+for all at once, so a build takes a few batches rather than one per step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import signal
 import threading
@@ -28,17 +36,22 @@ from typing import Any
 from emgen.checks import Problem
 from emgen.errors import ConflictError
 from emgen.generators.base import Domain, Draft
-from emgen.generators.llm import prompts
+from emgen.generators.llm import judge, prompts
 from emgen.generators.llm.examples import Examples, pick
 from emgen.generators.llm.kinds import kind_for
 from emgen.generators.llm.prompts import Topic
-from emgen.llm.client import ChatRequest, ClientSettings, LLMClient, Reply, api_key
+from emgen.generators.llm.traffic import Traffic, settings_for
+from emgen.llm.batch import STATE_FILE
+from emgen.llm.budget import Budget, BudgetExceeded
+from emgen.llm.client import ChatRequest, ClientSettings, Reply, api_key
+from emgen.llm.prices import price_for, require_price
 from emgen.llm.stats import LLMStats
 from emgen.recipe import Recipe
 from emgen.text import normalize, pair_id_for
 
 QUESTIONS_PER_REQUEST = 10
 QUESTION_LAG = 32
+BATCH_SETTLE_STEPS = 10_000
 AVOID_SHOWN = 25
 QUESTION_EXAMPLES = 4
 ANSWER_EXAMPLES = 2
@@ -56,23 +69,6 @@ class Question:
     gist: str
 
 
-def settings_for(recipe: Recipe) -> ClientSettings:
-    """Client settings from a recipe; None fields take the client's defaults."""
-    if not recipe.model:
-        raise ConflictError("--backend openai needs --model")
-    given = {
-        "base_url": recipe.base_url,
-        "api_key_env": recipe.api_key_env,
-        "concurrency": recipe.concurrency,
-        "rpm": recipe.rpm,
-        "tpm": recipe.tpm,
-        "timeout": recipe.timeout,
-        "max_retries": recipe.max_retries,
-        "cache": recipe.cache,
-    }
-    return ClientSettings(model=recipe.model, **{k: v for k, v in given.items() if v is not None})
-
-
 class LLMSource:
     """A :class:`~emgen.generators.base.DraftSource` backed by an LLM (``--backend openai``)."""
 
@@ -88,6 +84,31 @@ class LLMSource:
         api_key(self.settings)
         self.temperature = recipe.temperature if recipe.temperature is not None else DEFAULT_TEMPERATURE
         self.max_tokens = recipe.max_tokens
+        self.max_cost = recipe.max_cost
+        self.price = price_for(self.settings.model, recipe.prices_file)
+        if recipe.max_cost is not None:
+            self.price = require_price(self.settings.model, recipe.prices_file)
+            if recipe.max_tokens is None and self.price.max_output_tokens is None:
+                raise ConflictError(
+                    f"--max-cost needs --max-tokens for model {self.settings.model!r} "
+                    "(its output limit is not in the prices file)"
+                )
+        self.budget: Budget | None = None
+        self.batch = recipe.batch
+        self.out_dir = recipe.output_dir()
+        self.resume_files = (STATE_FILE,) if recipe.batch else ()
+        self.batch_report: dict[str, Any] | None = None
+        self.judge_settings: ClientSettings | None = None
+        self.judge_price = None
+        self.thresholds = judge.Thresholds.from_recipe(recipe)
+        if recipe.judge is not None:
+            judge.check_prompts()
+            self.judge_settings = dataclasses.replace(self.settings, model=recipe.judge)
+            self.judge_price = price_for(recipe.judge, recipe.prices_file)
+            if recipe.max_cost is not None:
+                self.judge_price = require_price(recipe.judge, recipe.prices_file)
+        self.judge_stats = LLMStats()
+        self.judged = {"judged": 0, "rejected": 0}
         self.seed = recipe.seed
         self.status = status
         self.topics = prompts.topics(domain.name)
@@ -141,7 +162,22 @@ class LLMSource:
             "tpm": self.settings.tpm,
             "cache": self.settings.cache,
             **self.stats.manifest(),
+            "price": self.price.describe() if self.price is not None else None,
+            "budget": self.budget.report() if self.budget is not None else None,
             "questions": dict(self.questions),
+            "judge": self._judge_report(),
+            "batch": self.batch_report or ({"batches": [], "resumed": []} if self.batch else None),
+        }
+
+    def _judge_report(self) -> dict[str, Any] | None:
+        if self.judge_settings is None:
+            return None
+        return {
+            "model": self.judge_settings.model,
+            "thresholds": dataclasses.asdict(self.thresholds),
+            **self.judged,
+            **self.judge_stats.manifest(),
+            "price": self.judge_price.describe() if self.judge_price is not None else None,
         }
 
     def examples(self) -> Examples:
@@ -182,10 +218,22 @@ class _Run:
         self.base = base
         self.limit = limit
         self.target = source.target
-        self.client = LLMClient(source.settings, seed=base)
+        self.traffic = Traffic(source, base)
+        self.client = self.traffic.client
+        self.judge = self.traffic.judge
+        source.budget = self.traffic.budget
         source.stats = self.client.stats
+        if self.judge is not None:
+            source.judge_stats = self.judge.stats
+            source.judged = dict.fromkeys(source.judged, 0)
+        self.budget_stopped = False
+        self.flushing: asyncio.Future[None] | None = None
         self.window = WINDOW_PER_SLOT * source.settings.concurrency
+        self.question_lag = QUESTION_LAG
         self.max_questions = 2 * -(-source.max_drafts // QUESTIONS_PER_REQUEST) + len(source.topics)
+        if source.batch:
+            self.window = source.max_drafts
+            self.question_lag = self.max_questions
         self.questions: list[Question] = []
         self.seen: set[str] = set()
         self.written: dict[str, list[tuple[int, str]]] = {}
@@ -208,12 +256,14 @@ class _Run:
 
     async def open(self) -> None:
         self.wake = asyncio.Event()
-        await self.client.open()
+        await self.traffic.open(lambda: self._report_status(force=True))
 
     def stop(self) -> None:
         """Cancel every request in flight (after Ctrl-C); ``next`` then returns None."""
         for task in list(self.tasks):
             task.cancel()
+        if self.flushing is not None:
+            self.flushing.cancel()
         if self.wake is not None:
             self.wake.set()
 
@@ -223,7 +273,7 @@ class _Run:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self.client.close()
+        await self.traffic.close()
         self._report_status(force=True)
 
     async def next(self) -> Draft | None:
@@ -242,6 +292,8 @@ class _Run:
                 return None
             if accepted is None and self.yielded_ok >= self.target:
                 self.target += 1
+            if self.budget_stopped and not self.tasks and self.done and self.yielded not in self.done:
+                self.yielded = min(self.done)
             if self.yielded in self.done:
                 draft = self.done.pop(self.yielded)
                 self.yielded += 1
@@ -255,8 +307,32 @@ class _Run:
             if not self.tasks:
                 return None
             self.wake.clear()
-            await self.wake.wait()
+            if self.traffic.batchers():
+                await self._batch_step()
+            else:
+                await self.wake.wait()
             self._report_status()
+
+    async def _batch_step(self) -> None:
+        """Batch mode: once every running request waits, send the waiting ones as batches and collect them."""
+        assert self.wake is not None
+        for _ in range(BATCH_SETTLE_STEPS):
+            if self.traffic.blocked(len(self.tasks)):
+                break
+            await asyncio.sleep(0)
+        else:
+            await self.wake.wait()
+            return
+        self.flushing = asyncio.ensure_future(self.traffic.flush())
+        try:
+            await self.flushing
+        except asyncio.CancelledError:
+            if not self.interrupted:
+                raise
+        finally:
+            self.flushing = None
+            self.source.batch_report = self.traffic.batch_report()
+        await asyncio.sleep(0)
 
     def need(self) -> int:
         """Answers still to be asked for: the target less drafts accepted (or usable and yielded), the one the
@@ -267,7 +343,7 @@ class _Run:
 
     def pump(self) -> None:
         """Start the answer and question requests that are needed now and allowed to run."""
-        if self.error is not None:
+        if self.error is not None or self.budget_stopped:
             return
         need = self.need()
         cap = self.source.max_drafts if self.limit is None else min(self.limit, self.source.max_drafts)
@@ -280,7 +356,7 @@ class _Run:
             missing > QUESTIONS_PER_REQUEST * self.q_running
             and self.a_issued < cap
             and self.q_issued < self.max_questions
-            and self.q_issued - QUESTION_LAG < self.merged
+            and self.q_issued - self.question_lag < self.merged
         ):
             self.q_running += 1
             self._spawn(self._questions(self.q_issued))
@@ -293,8 +369,11 @@ class _Run:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.error is None:
-            self.error = task.exception()
+        failure = None if task.cancelled() else task.exception()
+        if isinstance(failure, BudgetExceeded):
+            self.budget_stopped = True
+        elif failure is not None and self.error is None:
+            self.error = failure
         assert self.wake is not None
         self.wake.set()
 
@@ -334,11 +413,22 @@ class _Run:
         question = self.questions[i]
         reply = await self.client.complete(self.answer_request(i, question))
         draft = self.draft(question, reply)
+        if self.judge is not None and _usable(draft):
+            draft = await self._judged(draft)
         self.done[i] = draft
         self.a_done += 1
         if _usable(draft):
             self.ok_in_hand += 1
         self.pump()
+
+    async def _judged(self, draft: Draft) -> Draft:
+        assert self.judge is not None
+        source = self.source
+        verdict = await self.judge.complete(judge.request(source.domain, draft, source.variant, source.seed))
+        judged = judge.apply(draft, source.variant, verdict, source.thresholds, self.judge.settings.model)
+        source.judged["judged"] += 1
+        source.judged["rejected"] += 0 if _usable(judged) else 1
+        return judged
 
     def question_request(self, k: int) -> ChatRequest:
         source = self.source
@@ -347,7 +437,7 @@ class _Run:
         examples = source.examples()
         chosen = pick(rng, examples.questions_by_topic[topic.tag], len(examples.questions), QUESTION_EXAMPLES)
         picked = [examples.questions[i].prompt for i in chosen]
-        earlier = [gist for batch, gist in self.written.get(topic.tag, []) if batch <= k - QUESTION_LAG]
+        earlier = [gist for batch, gist in self.written.get(topic.tag, []) if batch <= k - self.question_lag]
         values = {
             "count": QUESTIONS_PER_REQUEST,
             "topic": topic.tag,
@@ -417,19 +507,7 @@ class _Run:
         if not force and now - self.last_status < STATUS_INTERVAL:
             return
         self.last_status = now
-        stats = self.client.stats
-        self.source.status(
-            {
-                "requests": stats.requests,
-                "cache_hits": stats.cache_hits,
-                "in_flight": stats.in_flight,
-                "retries": sum(stats.retries.values()),
-                "prompt_tokens": stats.prompt_tokens,
-                "completion_tokens": stats.completion_tokens,
-                "questions": len(self.questions),
-                "mode": stats.mode,
-            }
-        )
+        self.source.status(self.traffic.counters() | {"questions": len(self.questions)})
 
 
 def _usable(draft: Draft) -> bool:
