@@ -23,8 +23,8 @@ from emgen.generators.bank import bank_path, read_cases
 VARIANTS = ("correct", "subtle", "obvious")
 
 
-def make(domain: str, folder: Path, seed: int) -> None:
-    cases = read_cases(bank_path(domain))
+def make(domain: str, folder: Path, seed: int, only: set[str] | None = None) -> None:
+    cases = [case for case in read_cases(bank_path(domain)) if only is None or case.id in only]
     rng = random.Random(f"{domain}:{seed}")
     folder.mkdir(parents=True, exist_ok=True)
     key = {}
@@ -83,12 +83,13 @@ def main() -> int:
     make_parser.add_argument("domain")
     make_parser.add_argument("--out", type=Path, required=True)
     make_parser.add_argument("--seed", type=int, default=0)
+    make_parser.add_argument("--cases", help="comma-separated case ids: review only these (e.g. after a rewrite)")
     score_parser = sub.add_parser("score")
     score_parser.add_argument("folder", type=Path)
     score_parser.add_argument("--key", type=Path, help="key.json moved out of the reviewer's folder")
     args = parser.parse_args()
     if args.command == "make":
-        make(args.domain, args.out, args.seed)
+        make(args.domain, args.out, args.seed, set(args.cases.split(",")) if args.cases else None)
         return 0
     return score(args.folder, args.key)
 
