@@ -117,7 +117,13 @@ def test_schema_errors_name_the_line(tmp_path):
 
 # Domains whose answers still give their variant away by style, with the measured figure.
 # Listed here (strict xfail) rather than hidden: remove a domain once its bank passes.
-STYLE_NOT_YET_NEUTRAL: dict[str, str] = {}
+STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
+    "health": "expert-written text kept: its rebalanced version lost 104/150 cases in blind review; "
+    "style tells correct/subtle apart 98% (bench/RESULTS.md)",
+    "automotive": "expert-written text kept: its rebalanced version lost 125/150 cases in blind review; "
+    "correct is the longest answer in 100% of cases (bench/RESULTS.md)",
+    "math": "worked notation in correct answers: style tells correct/subtle apart 71% (limit 65%)",
+}
 
 
 @pytest.mark.parametrize("domain", sorted(ADVICE_DOMAINS))
