@@ -3,6 +3,7 @@
     python bench/blind_review.py make health --out review/health     # sheet.jsonl + key.json
     mv review/health/key.json keys/health.json                        # keep the key from the reviewer
     python bench/blind_review.py score review/health --key keys/health.json
+    python bench/blind_review.py record review/health --key keys/health.json --out bench/reviews/round1/health.jsonl
 
 The reviewer sees only sheet.jsonl: each question with its three answers labelled A/B/C in a
 random order, and writes answers.jsonl lines {"item": N, "correct": "A", "subtle": "C",
@@ -76,6 +77,29 @@ def score(folder: Path, key_path: Path | None) -> int:
     return 0 if agree / total >= 0.95 else 1
 
 
+def record(folder: Path, key_path: Path, out: Path) -> None:
+    """One line per case: whether the reviewer's labels agree, and their verdict and note."""
+    key = json.loads(key_path.read_text())
+    answers = {}
+    for line in (folder / "answers.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            answers[str(row["item"])] = row
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for item, entry in sorted(key["items"].items(), key=lambda kv: kv[1]["case"]):
+            row = answers.get(item, {})
+            truth = {variant: label for label, variant in entry["labels"].items()}
+            agree = all(row.get(v) == truth[v] for v in VARIANTS)
+            line = {
+                "case": entry["case"],
+                "agree": agree,
+                "convincing": row.get("convincing"),
+                "note": row.get("note", ""),
+            }
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,7 +111,14 @@ def main() -> int:
     score_parser = sub.add_parser("score")
     score_parser.add_argument("folder", type=Path)
     score_parser.add_argument("--key", type=Path, help="key.json moved out of the reviewer's folder")
+    record_parser = sub.add_parser("record", help="write the per-case outcome (for the repository)")
+    record_parser.add_argument("folder", type=Path)
+    record_parser.add_argument("--key", type=Path, required=True)
+    record_parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.command == "record":
+        record(args.folder, args.key, args.out)
+        return 0
     if args.command == "make":
         make(args.domain, args.out, args.seed, set(args.cases.split(",")) if args.cases else None)
         return 0
