@@ -122,7 +122,8 @@ STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
     "style tells correct/subtle apart 98% (bench/RESULTS.md)",
     "automotive": "expert-written text kept: its rebalanced version lost 125/150 cases in blind review; "
     "correct is the longest answer in 100% of cases (bench/RESULTS.md)",
-    "math": "worked notation in correct answers: style tells correct/subtle apart 71% (limit 65%)",
+    "math": "expert-written text kept: its rebalanced version lost 30/55 cases in blind review; "
+    "style tells correct/subtle apart 100% (bench/RESULTS.md)",
 }
 
 
