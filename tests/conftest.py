@@ -29,6 +29,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """A loopback OpenAI-compatible server that keeps what it was sent, with fast client backoff.
+
+    A test module that needs another kind of server defines its own ``server`` fixture.
+    """
+    from emgen.llm.retry import Backoff
+    from tests.openai_server import FakeOpenAI, serving
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setattr("emgen.llm.client.DEFAULT_BACKOFF", Backoff(base=0.01, cap=0.05))
+    with serving(FakeOpenAI(keep_requests=True)) as fake:
+        yield fake
+
+
+@pytest.fixture
 def register_domain() -> Iterator:
     """Register a domain for one test and remove it afterwards."""
     added: list[str] = []

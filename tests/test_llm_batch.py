@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from emgen import Recipe, build, read_records
 from emgen.cli import cli, llm_status
 from emgen.errors import ConflictError, EmgenError, LLMError
-from emgen.llm import Backoff
 from emgen.llm.batch import STATE_FILE
 from emgen.resources import schema_errors
 from tests.openai_server import FakeOpenAI, schema_name, serving
@@ -25,14 +24,6 @@ N = 30
 
 class Interrupted(Exception):
     """Stands for Ctrl-C or a crash at a chosen moment of a batch build."""
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setattr("emgen.llm.client.DEFAULT_BACKOFF", Backoff(base=0.01, cap=0.05))
-    with serving(FakeOpenAI(keep_requests=True)) as fake:
-        yield fake
 
 
 def recipe(server, **changes):

@@ -10,11 +10,10 @@ from click.testing import CliRunner
 from emgen import Recipe, build, read_records
 from emgen.cli import cli, llm_status
 from emgen.errors import ConflictError
-from emgen.llm import Backoff
 from emgen.llm.budget import Budget, BudgetExceeded
 from emgen.llm.prices import PricesError, load_prices, price_for, prompt_token_bound, worst_case_cost
 from emgen.resources import schema_errors
-from tests.openai_server import FakeOpenAI, completion, serving
+from tests.openai_server import completion
 
 PRICES = """
 [models.m]
@@ -26,14 +25,6 @@ aliases = ["gpt-4o"]
 input = 5.0
 output = 20.0
 """
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setattr("emgen.llm.client.DEFAULT_BACKOFF", Backoff(base=0.01, cap=0.05))
-    with serving(FakeOpenAI(keep_requests=True)) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -14,19 +14,10 @@ from emgen.errors import ConflictError
 from emgen.generators import get_domain
 from emgen.generators.llm import judge
 from emgen.generators.llm.source import LLMSource
-from emgen.llm import Backoff
 from emgen.llm.prices import PricesError
 from emgen.resources import schema_errors
 from tests.fakes import fake_draft
-from tests.openai_server import FakeOpenAI, completion, schema_name, serving
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setattr("emgen.llm.client.DEFAULT_BACKOFF", Backoff(base=0.01, cap=0.05))
-    with serving(FakeOpenAI(keep_requests=True)) as fake:
-        yield fake
+from tests.openai_server import completion, schema_name
 
 
 def recipe(server, **changes):
