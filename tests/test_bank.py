@@ -126,7 +126,7 @@ STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
     "style tells correct/subtle apart 100% (bench/RESULTS.md)",
     "finance": "prose repaired after the third review: style tells correct/subtle apart 69%",
     "career": "prose repaired after the third review: style tells correct/subtle apart 76%, correct/obvious 73%",
-    "science": "prose repaired after the third review: style tells correct/subtle apart 67%",
+    "science": "prose repaired after the third review: style tells correct/subtle apart 69%",
     "education": "prose repaired after the third review: style tells correct/subtle apart 75%, correct/obvious 69%",
 }
 
