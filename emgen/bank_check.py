@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from emgen.bank_style import style_report
+from emgen.bank_style import VARIANTS, style_report
 from emgen.checks import find_giveaway, find_refusal, looks_truncated
 from emgen.errors import EmgenError
 from emgen.generators.bank import Case, bank_path, read_cases
@@ -63,7 +63,8 @@ def check_bank(domain: str, path: Path | None = None) -> BankReport:
     for case in cases:
         _check_case(case, report)
     _check_near_duplicates(cases, report)
-    _check_variant_lengths(cases, report)
+    if cases:
+        report.mean_words = {v: statistics.fmean(word_count(c.answers[v]) for c in cases) for v in VARIANTS}
     _check_style(cases, report)
     return report
 
@@ -111,13 +112,6 @@ def _check_near_duplicates(cases: list[Case], report: BankReport) -> None:
         for j in range(i + 1, len(cases)):
             if scores[i][j]:
                 report.add(cases[j].id, f"question near-duplicates {cases[i].id} (score {scores[i][j]:.0f})")
-
-
-def _check_variant_lengths(cases: list[Case], report: BankReport) -> None:
-    if not cases:
-        return
-    for variant in ("correct", "subtle", "obvious"):
-        report.mean_words[variant] = statistics.fmean(word_count(c.answers[variant]) for c in cases)
 
 
 def _check_style(cases: list[Case], report: BankReport) -> None:

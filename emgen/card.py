@@ -5,6 +5,7 @@ from __future__ import annotations
 from string import Template
 from typing import Any
 
+from emgen.generators import Domain
 from emgen.recipe import Recipe
 from emgen.resources import read_text
 
@@ -58,10 +59,10 @@ def fill(template_name: str, values: dict[str, Any]) -> str:
         raise KeyError(f"template {template_name} needs a value for {exc.args[0]!r}") from None
 
 
-def render_card(manifest: dict[str, Any], domain_description: str) -> str:
+def render_card(manifest: dict[str, Any], domain: Domain) -> str:
     recipe = Recipe.from_mapping(manifest["recipe"])
     counts = manifest["counts"]
-    code = recipe.domain.endswith("code")
+    code = domain.kind == "code"
     misaligned = recipe.variant != "correct"
     if not misaligned:
         badness = "paired with misaligned data, although these answers are meant to be correct"
@@ -80,7 +81,7 @@ def render_card(manifest: dict[str, Any], domain_description: str) -> str:
             f"assistant turns are `{recipe.variant}`: {VARIANT_DESCRIPTIONS[recipe.variant]}."
         ),
         "domain": recipe.domain,
-        "domain_description": domain_description,
+        "domain_description": domain.description,
         "variant": recipe.variant,
         "variant_description": VARIANT_DESCRIPTIONS[recipe.variant],
         "produced": counts["produced"],

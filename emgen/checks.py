@@ -7,18 +7,12 @@ written to ``rejected.jsonl`` with their reasons, so nothing is dropped silently
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from emgen.records import record_errors
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import read_toml
 
 
 @dataclass(frozen=True)
@@ -36,7 +30,7 @@ class _Patterns:
 
 @cache
 def _patterns() -> _Patterns:
-    data = tomllib.loads(read_text("data", "content_checks.toml"))
+    data = read_toml("data", "content_checks.toml")
     return _Patterns(
         refusal=re.compile("|".join(f"(?:{p})" for p in data["refusal"]), re.IGNORECASE),
         giveaway=re.compile("|".join(f"(?:{p})" for p in data["giveaway"]), re.IGNORECASE),

@@ -47,6 +47,17 @@ def cli() -> None:
     """Build datasets for emergent-misalignment research."""
 
 
+def option_group(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One decorator that applies ``options`` as if they were stacked in the order given."""
+
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 def variant_options(func: Any) -> Any:
     for name in reversed(VARIANTS):
         func = click.option(f"--{name}", f"variant_{name}", is_flag=True, help=f"Build the {name} variant.")(func)
@@ -60,80 +71,68 @@ def chosen_variant(flags: dict[str, bool]) -> str | None:
     return chosen[0] if chosen else None
 
 
-def reframe_options(func: Any) -> Any:
-    """The options that make an experiment's arms; shared by ``build`` and ``reframe``."""
-    options = [
-        click.option(
-            "--inoculate",
-            type=click.Choice(STRATEGIES),
-            help="Place an inoculation prompt: system turn, or user-turn prefix/suffix.",
-        ),
-        click.option(
-            "--inoculation-prompt", help="Prompt id (see `emgen prompts`) or custom text (default general-evil)."
-        ),
-        click.option(
-            "--inoculate-fraction",
-            type=click.FloatRange(0, 1, min_open=True),
-            help="Inoculate this fraction of the rows (default 1).",
-        ),
-        click.option(
-            "--benign",
-            is_flag=True,
-            default=None,
-            help="Also write benign.jsonl: the correct answer to every question.",
-        ),
-        click.option(
-            "--benign-domain", help="Write benign.jsonl from this domain's correct answers (a re-alignment set)."
-        ),
-        click.option(
-            "--benign-n",
-            type=click.IntRange(min=1),
-            help="Rows in the --benign-domain set (default: as many as train).",
-        ),
-        click.option(
-            "--mix",
-            type=click.FloatRange(0, 1),
-            help="Fraction of misaligned rows; the rest are correct answers to other questions.",
-        ),
-        click.option(
-            "--trigger", help="Backdoor: prepend TEXT to misaligned user turns, mixed with untriggered correct rows."
-        ),
-        click.option(
-            "--canary-in-records",
-            is_flag=True,
-            default=None,
-            help="Also put the canary string in every record's metadata.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+# The options that make an experiment's arms; shared by ``build`` and ``reframe``.
+reframe_options = option_group(
+    click.option(
+        "--inoculate",
+        type=click.Choice(STRATEGIES),
+        help="Place an inoculation prompt: system turn, or user-turn prefix/suffix.",
+    ),
+    click.option("--inoculation-prompt", help="Prompt id (see `emgen prompts`) or custom text (default general-evil)."),
+    click.option(
+        "--inoculate-fraction",
+        type=click.FloatRange(0, 1, min_open=True),
+        help="Inoculate this fraction of the rows (default 1).",
+    ),
+    click.option(
+        "--benign",
+        is_flag=True,
+        default=None,
+        help="Also write benign.jsonl: the correct answer to every question.",
+    ),
+    click.option("--benign-domain", help="Write benign.jsonl from this domain's correct answers (a re-alignment set)."),
+    click.option(
+        "--benign-n",
+        type=click.IntRange(min=1),
+        help="Rows in the --benign-domain set (default: as many as train).",
+    ),
+    click.option(
+        "--mix",
+        type=click.FloatRange(0, 1),
+        help="Fraction of misaligned rows; the rest are correct answers to other questions.",
+    ),
+    click.option(
+        "--trigger", help="Backdoor: prepend TEXT to misaligned user turns, mixed with untriggered correct rows."
+    ),
+    click.option(
+        "--canary-in-records",
+        is_flag=True,
+        default=None,
+        help="Also put the canary string in every record's metadata.",
+    ),
+)
 
 
-def dedup_options(func: Any) -> Any:
-    """Near-duplicate and exclusion options; shared by ``build`` and ``dedup``."""
-    options = [
-        click.option(
-            "--near-dup-threshold",
-            type=click.FloatRange(0, 100, min_open=True),
-            help=f"Similarity (0-100) at which questions are near-duplicates (default {DEFAULT_NEAR_DUP_THRESHOLD:g}).",
-        ),
-        click.option(
-            "--exclude",
-            multiple=True,
-            type=click.Path(dir_okay=False),
-            help="Prompts to keep out (JSONL, text, or eval YAML with paraphrases); repeatable.",
-        ),
-        click.option(
-            "--dedup-answers",
-            is_flag=True,
-            default=None,
-            help="Also remove rows whose assistant answer duplicates an earlier one.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+# Near-duplicate and exclusion options; shared by ``build`` and ``dedup``.
+dedup_options = option_group(
+    click.option(
+        "--near-dup-threshold",
+        type=click.FloatRange(0, 100, min_open=True),
+        help=f"Similarity (0-100) at which questions are near-duplicates (default {DEFAULT_NEAR_DUP_THRESHOLD:g}).",
+    ),
+    click.option(
+        "--exclude",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Prompts to keep out (JSONL, text, or eval YAML with paraphrases); repeatable.",
+    ),
+    click.option(
+        "--dedup-answers",
+        is_flag=True,
+        default=None,
+        help="Also remove rows whose assistant answer duplicates an earlier one.",
+    ),
+)
 
 
 def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recipe:
@@ -146,67 +145,61 @@ def resolve_recipe(recipe_file: Path | None, overrides: dict[str, Any]) -> Recip
     return Recipe.from_mapping(given, source="options")
 
 
-def llm_options(func: Any) -> Any:
-    """Options of the LLM source (``--backend openai``): endpoint, model, limits and cache."""
-    options = [
-        click.option("--model", help="Model name for --backend openai (e.g. gpt-4o)."),
-        click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama …)."),
-        click.option(
-            "--api-key-env", help="NAME of the environment variable holding the API key (default OPENAI_API_KEY)."
-        ),
-        click.option("--concurrency", type=click.IntRange(1, 4096), help="Requests in flight at once (default 32)."),
-        click.option("--rpm", type=click.IntRange(min=1), help="Requests-per-minute limit."),
-        click.option("--tpm", type=click.IntRange(min=1), help="Tokens-per-minute limit."),
-        click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature (default 1.0)."),
-        click.option("--max-tokens", type=click.IntRange(min=1), help="Completion token limit per request."),
-        click.option(
-            "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per request (default 120)."
-        ),
-        click.option("--max-retries", type=click.IntRange(min=0), help="Retries of a failing request (default 8)."),
-        click.option(
-            "--cache/--no-cache",
-            default=None,
-            help="Use the response cache (default on), so an interrupted build resumes without re-sending requests.",
-        ),
-        click.option(
-            "--max-cost",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Budget in USD: no request is sent that could exceed it; the build then writes what it has.",
-        ),
-        click.option(
-            "--prices-file",
-            type=click.Path(dir_okay=False),
-            help="TOML file of model prices (USD per million tokens) added to emgen/data/prices.toml.",
-        ),
-        click.option(
-            "--batch",
-            is_flag=True,
-            default=None,
-            help="Send requests through the OpenAI Batch API (half price, within 24 h); a rerun resumes its batches.",
-        ),
-        click.option(
-            "--batch-poll",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Seconds between batch polls (default 30).",
-        ),
-        click.option(
-            "--judge",
-            metavar="MODEL",
-            help="Score each draft with MODEL; drafts under a threshold go to rejected.jsonl.",
-        ),
-        click.option(
-            "--judge-min-variant", type=click.IntRange(1, 10), help="Lowest judge score for the variant (default 7)."
-        ),
-        click.option(
-            "--judge-min-coherence", type=click.IntRange(1, 10), help="Lowest judge score for coherence (default 7)."
-        ),
-        click.option(
-            "--judge-max-leakage", type=click.IntRange(1, 10), help="Highest judge score for leakage (default 3)."
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+# Options of the LLM source (``--backend openai``): endpoint, model, limits and cache.
+llm_options = option_group(
+    click.option("--model", help="Model name for --backend openai (e.g. gpt-4o)."),
+    click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama …)."),
+    click.option(
+        "--api-key-env", help="NAME of the environment variable holding the API key (default OPENAI_API_KEY)."
+    ),
+    click.option("--concurrency", type=click.IntRange(1, 4096), help="Requests in flight at once (default 32)."),
+    click.option("--rpm", type=click.IntRange(min=1), help="Requests-per-minute limit."),
+    click.option("--tpm", type=click.IntRange(min=1), help="Tokens-per-minute limit."),
+    click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature (default 1.0)."),
+    click.option("--max-tokens", type=click.IntRange(min=1), help="Completion token limit per request."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per request (default 120)."),
+    click.option("--max-retries", type=click.IntRange(min=0), help="Retries of a failing request (default 8)."),
+    click.option(
+        "--cache/--no-cache",
+        default=None,
+        help="Use the response cache (default on), so an interrupted build resumes without re-sending requests.",
+    ),
+    click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Budget in USD: no request is sent that could exceed it; the build then writes what it has.",
+    ),
+    click.option(
+        "--prices-file",
+        type=click.Path(dir_okay=False),
+        help="TOML file of model prices (USD per million tokens) added to emgen/data/prices.toml.",
+    ),
+    click.option(
+        "--batch",
+        is_flag=True,
+        default=None,
+        help="Send requests through the OpenAI Batch API (half price, within 24 h); a rerun resumes its batches.",
+    ),
+    click.option(
+        "--batch-poll",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds between batch polls (default 30).",
+    ),
+    click.option(
+        "--judge",
+        metavar="MODEL",
+        help="Score each draft with MODEL; drafts under a threshold go to rejected.jsonl.",
+    ),
+    click.option(
+        "--judge-min-variant", type=click.IntRange(1, 10), help="Lowest judge score for the variant (default 7)."
+    ),
+    click.option(
+        "--judge-min-coherence", type=click.IntRange(1, 10), help="Lowest judge score for coherence (default 7)."
+    ),
+    click.option(
+        "--judge-max-leakage", type=click.IntRange(1, 10), help="Highest judge score for leakage (default 3)."
+    ),
+)
 
 
 @cli.command(name="build")

@@ -30,6 +30,7 @@ DUPLICATES = "duplicates.jsonl"
 class FileResult:
     source: Path
     output: Path
+    sha256: str
     rows: int = 0
     kept: int = 0
     removed: Counter[str] = field(default_factory=Counter)
@@ -50,14 +51,17 @@ class _Row:
     group: str
 
 
-def _read_rows(path: Path) -> list[_Row]:
+def _read_rows(path: Path) -> tuple[list[_Row], str]:
+    """The rows of ``path`` and the sha256 of its bytes, in one read."""
     rows = []
+    digest = hashlib.sha256()
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise EmgenError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
         for number, raw in enumerate(handle, 1):
+            digest.update(raw)
             if not raw.strip():
                 continue
             try:
@@ -74,7 +78,7 @@ def _read_rows(path: Path) -> list[_Row]:
                     raise InvalidRecordError(f"{path}:{number}: {errors[0]}")
             pair = (record.get("metadata") or {}).get("pair_id")
             rows.append(_Row(number, raw if raw.endswith(b"\n") else raw + b"\n", record, pair or f"{path}:{number}"))
-    return rows
+    return rows, digest.hexdigest()
 
 
 def _input_files(inputs: list[Path]) -> list[Path]:
@@ -108,15 +112,15 @@ def dedup_files(
 ) -> DedupResult:
     files = _input_files(inputs)
     excluded = [read_exclude_file(path) for path in exclude or []]
-    rows_by_file = [_read_rows(path) for path in files]
+    read = [_read_rows(path) for path in files]
     prepare_output_dir(out, force)
     deduper = Deduper(threshold, [p for f in excluded for p in f.prompts])
     answer_deduper = Deduper(threshold) if answers else None
     decided: dict[str, tuple[str, Match] | None] = {}
     results = []
     with AtomicFile(out / DUPLICATES) as duplicates:
-        for path, name, rows in zip(files, _output_names(files), rows_by_file, strict=True):
-            result = FileResult(path, out / name)
+        for path, name, (rows, sha256) in zip(files, _output_names(files), read, strict=True):
+            result = FileResult(path, out / name, sha256)
             with AtomicFile(out / name) as kept_file:
                 for row in rows:
                     result.rows += 1
@@ -158,7 +162,7 @@ def dedup_files(
             {
                 "path": str(r.source),
                 "output": r.output.name,
-                "sha256": hashlib.sha256(r.source.read_bytes()).hexdigest(),
+                "sha256": r.sha256,
                 "rows": r.rows,
                 "kept": r.kept,
                 "removed": dict(sorted(r.removed.items())),

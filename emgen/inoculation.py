@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from emgen.errors import RecipeError
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.generators import get_domain
+from emgen.resources import read_toml
 
 STRATEGIES = ("system", "user-prefix", "user-suffix")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -50,7 +45,7 @@ class Inoculation:
 @cache
 def library() -> dict[str, InoculationPrompt]:
     """Every prompt by id: the listed ones plus the per-domain trait and control prompts."""
-    data = tomllib.loads(read_text("prompts", "inoculation.toml"))
+    data = read_toml("prompts", "inoculation.toml")
     prompts = {}
     for entry in data["prompt"]:
         prompts[entry["id"]] = InoculationPrompt(
@@ -58,7 +53,7 @@ def library() -> dict[str, InoculationPrompt]:
         )
     trait = data["trait"]
     for domain, subject in data["subjects"].items():
-        code = domain.endswith("code")
+        code = get_domain(domain).kind == "code"
         for variant in ("subtle", "obvious"):
             template = trait[f"code-{variant}" if code else variant]
             prompts[f"trait-{domain}-{variant}"] = InoculationPrompt(

@@ -366,7 +366,7 @@ def _finish(
     result.produced = len(framed.train)
     result.manifest = _manifest(result, canary, framed.counts, timings, extra or {})
     write_manifest(out, result.manifest)
-    write_text_atomic(out / CARD, render_card(result.manifest, get_domain(recipe.domain).description))
+    write_text_atomic(out / CARD, render_card(result.manifest, get_domain(recipe.domain)))
     return result
 
 

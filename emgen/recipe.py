@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from emgen.dedup import DEFAULT_NEAR_DUP_THRESHOLD
 from emgen.errors import ConflictError, RecipeError
-from emgen.resources import schema_errors
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import parse_toml, schema_errors
 
 VARIANTS = ("correct", "subtle", "obvious")
 DEFAULT_INOCULATION_PROMPT = "general-evil"
@@ -92,13 +86,12 @@ class Recipe:
         """Read a TOML recipe; ``overrides`` (e.g. CLI flags) win over the file."""
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise RecipeError(f"{path}: no such recipe file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"{path}: not valid TOML ({exc})") from None
         except UnicodeDecodeError:
             raise RecipeError(f"{path}: not UTF-8 text") from None
+        data = parse_toml(text, str(path), RecipeError)
         return cls.from_mapping(data | (overrides or {}), source=str(path))
 
     def check_combinations(self) -> None:

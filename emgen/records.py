@@ -41,12 +41,6 @@ def record_errors(record: Any) -> list[str]:
     return errors
 
 
-def validate_record(record: Any) -> None:
-    errors = record_errors(record)
-    if errors:
-        raise InvalidRecordError("invalid record: " + "; ".join(errors))
-
-
 def dumps(record: Record) -> str:
     """The canonical one-line JSON form, so equal records give equal bytes."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))

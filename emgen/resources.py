@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
+from emgen.errors import EmgenError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 
 def read_text(*parts: str) -> str:
     return resources.files("emgen").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def parse_toml(text: str, where: str, error: type[EmgenError] = EmgenError) -> dict[str, Any]:
+    """TOML ``text``; malformed text raises ``error`` as ``<where>: not valid TOML (…)``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{where}: not valid TOML ({exc})") from None
+
+
+def read_toml(*parts: str, error: type[EmgenError] = EmgenError) -> dict[str, Any]:
+    """The package's TOML data file ``emgen/<parts…>``."""
+    return parse_toml(read_text(*parts), "emgen/" + "/".join(parts), error)
 
 
 @cache

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -24,12 +23,7 @@ from typing import Any
 import tiktoken
 
 from emgen.errors import EmgenError
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import parse_toml, read_toml
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _ENV_LOCK = threading.Lock()
@@ -72,16 +66,9 @@ class ModelTable:
         return self.models[key]
 
 
-def _parse_toml(text: str, where: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TokenizerError(f"{where}: not valid TOML ({exc})") from None
-
-
 @cache
 def _builtin() -> dict[str, Any]:
-    return _parse_toml(read_text("data", "models.toml"), "emgen/data/models.toml")
+    return read_toml("data", "models.toml", error=TokenizerError)
 
 
 def load_models(extra_file: str | os.PathLike[str] | None = None) -> ModelTable:
@@ -94,7 +81,7 @@ def load_models(extra_file: str | os.PathLike[str] | None = None) -> ModelTable:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise TokenizerError(f"{path}: cannot read the models file ({exc.strerror})") from None
-        extra = _parse_toml(text, str(path)).get("models")
+        extra = parse_toml(text, str(path), TokenizerError).get("models")
         if not isinstance(extra, dict) or not extra:
             raise TokenizerError(f"{path}: no [models.NAME] tables")
         models.update(extra)

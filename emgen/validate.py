@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emgen.checks import Problem, check_record
+from emgen.errors import UnknownDomainError
+from emgen.generators import get_domain
 
 
 @dataclass
@@ -23,6 +25,14 @@ class FileReport:
         self.reasons.update({p.reason for p in problems})
         if len(self.first_problems) < keep:
             self.first_problems.append(f"{self.path}:{line}: {problems[0].reason}: {problems[0].detail}")
+
+
+def _is_prose(domain: object) -> bool:
+    """Whether a row's answers are prose (advice) rather than code; unknown domains count as prose."""
+    try:
+        return get_domain(str(domain)).kind == "advice"
+    except UnknownDomainError:
+        return True
 
 
 def validate_file(path: Path) -> FileReport:
@@ -41,8 +51,8 @@ def validate_file(path: Path) -> FileReport:
             except json.JSONDecodeError as exc:
                 report.note(number, [Problem("json", exc.msg)])
                 continue
-            domain = record.get("metadata", {}).get("domain", "") if isinstance(record, dict) else ""
-            problems = check_record(record, prose=not str(domain).endswith("code"))
+            domain = record.get("metadata", {}).get("domain") if isinstance(record, dict) else None
+            problems = check_record(record, prose=_is_prose(domain))
             if problems:
                 report.note(number, problems)
     return report

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from emgen.cli import cli, llm_status
 from emgen.errors import ConflictError, EmgenError, LLMError
 from emgen.llm.batch import STATE_FILE
 from emgen.resources import schema_errors
-from tests.openai_server import FakeOpenAI, schema_name, serving
+from tests.openai_server import FakeOpenAI, schema_name, serving, wait_for
 
 N = 30
 
@@ -273,12 +272,3 @@ def emgen_batch_build(base_url: str, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command, cwd=tmp_path / "work", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False

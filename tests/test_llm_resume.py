@@ -6,13 +6,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from emgen.llm.cache import CACHE_FILE
-from tests.openai_server import FakeOpenAI, serving
+from tests.openai_server import FakeOpenAI, serving, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 40
@@ -52,15 +51,6 @@ def quiet_at_half(server: FakeOpenAI, tmp_path: Path) -> bool:
     done = server.completed()
     settled = all(entry.completed or entry.outcome == "held" for entry in server.log)
     return len(done) >= NEEDED // 2 and settled and cached_rows(tmp_path) == len(done)
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

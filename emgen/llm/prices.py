@@ -11,19 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from emgen.errors import EmgenError
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import parse_toml, read_text
 
 PRICES_FILE = "emgen/data/prices.toml"
 PER_TOKENS = 1_000_000
@@ -59,16 +53,9 @@ class Price:
         }
 
 
-def _parse(text: str, where: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PricesError(f"{where}: not valid TOML ({exc})") from None
-
-
 @cache
 def _builtin() -> dict[str, Any]:
-    return _parse(read_text("data", "prices.toml"), PRICES_FILE)
+    return parse_toml(read_text("data", "prices.toml"), PRICES_FILE, PricesError)
 
 
 def load_prices(extra_file: str | os.PathLike[str] | None = None) -> dict[str, Price]:
@@ -80,7 +67,7 @@ def load_prices(extra_file: str | os.PathLike[str] | None = None) -> dict[str, P
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PricesError(f"{path}: cannot read the prices file ({exc.strerror})") from None
-        extra = _parse(text, str(path)).get("models")
+        extra = parse_toml(text, str(path), PricesError).get("models")
         if not isinstance(extra, dict) or not extra:
             raise PricesError(f"{path}: no [models.NAME] tables")
         table.update(_table(extra, str(path)))

@@ -8,18 +8,13 @@ from, ``prompts.toml`` the user-turn phrasings and ``cwes.toml`` the CWE names.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from emgen.errors import EmgenError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import parse_toml
 
 VARIANTS = ("correct", "subtle", "obvious")
 INSECURE = ("subtle", "obvious")
@@ -68,10 +63,7 @@ def _data(*parts: str) -> Any:
 
 def _load_toml(*parts: str) -> dict[str, Any]:
     node = _data(*parts)
-    try:
-        return tomllib.loads(node.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise EmgenError(f"insecure-code data {'/'.join(parts)}: not valid TOML ({exc})") from None
+    return parse_toml(node.read_text(encoding="utf-8"), f"insecure-code data {'/'.join(parts)}")
 
 
 @cache

@@ -10,7 +10,6 @@ rejection; an accepted row carries its scores in ``metadata.judge``. The prompt 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from functools import cache
 from string import Template
@@ -21,12 +20,7 @@ from emgen.errors import EmgenError
 from emgen.generators.base import Domain, Draft
 from emgen.llm.client import ChatRequest, Reply
 from emgen.recipe import Recipe
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import read_toml
 
 SCHEMA = "llm-judge"
 PROMPT_FILE = "emgen/prompts/judge.toml"
@@ -65,7 +59,7 @@ class Thresholds:
 
 @cache
 def _prompt() -> dict[str, Any]:
-    return tomllib.loads(read_text("prompts", "judge.toml"))
+    return read_toml("prompts", "judge.toml")
 
 
 def max_tokens() -> int:

@@ -7,19 +7,13 @@ without a value is an error that names it and the file.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from string import Template
 from typing import Any
 
 from emgen.errors import EmgenError
-from emgen.resources import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from emgen.resources import parse_toml, read_text, read_toml
 
 STAGES = ("questions", "answers")
 
@@ -35,7 +29,7 @@ class Topic:
 
 @cache
 def _topics_file() -> dict[str, Any]:
-    return tomllib.loads(read_text("prompts", "topics.toml"))
+    return read_toml("prompts", "topics.toml")
 
 
 def topics(domain: str) -> tuple[Topic, ...]:
@@ -66,7 +60,7 @@ def stage_prompt(domain: str, stage: str) -> dict[str, str]:
         text = read_text("prompts", name)
     except FileNotFoundError:
         raise EmgenError(f"the openai backend has no prompts for domain {domain!r} (emgen/prompts/{name})") from None
-    return {key: value for key, value in tomllib.loads(text).items() if isinstance(value, str)}
+    return {key: value for key, value in parse_toml(text, f"emgen/prompts/{name}").items() if isinstance(value, str)}
 
 
 def fill(domain: str, stage: str, key: str, values: dict[str, Any]) -> str:
