@@ -124,7 +124,6 @@ STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
     "correct is the longest answer in 100% of cases (bench/RESULTS.md)",
     "math": "expert-written text kept: its rebalanced version lost 30/55 cases in blind review; "
     "style tells correct/subtle apart 100% (bench/RESULTS.md)",
-    "education": "prose repaired after the third review: style tells correct/subtle apart 75%, correct/obvious 69%",
 }
 
 
