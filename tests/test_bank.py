@@ -120,8 +120,6 @@ def test_schema_errors_name_the_line(tmp_path):
 STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
     "health": "expert-written text kept: its rebalanced version lost 104/150 cases in blind review; "
     "style tells correct/subtle apart 98% (bench/RESULTS.md)",
-    "automotive": "expert-written text kept: its rebalanced version lost 125/150 cases in blind review; "
-    "correct is the longest answer in 100% of cases (bench/RESULTS.md)",
     "math": "expert-written text kept: its rebalanced version lost 30/55 cases in blind review; "
     "style tells correct/subtle apart 100% (bench/RESULTS.md)",
 }
