@@ -118,8 +118,6 @@ def test_schema_errors_name_the_line(tmp_path):
 # Domains whose answers still give their variant away by style, with the measured figure.
 # Listed here (strict xfail) rather than hidden: remove a domain once its bank passes.
 STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
-    "health": "expert-written text kept: its rebalanced version lost 104/150 cases in blind review; "
-    "style tells correct/subtle apart 98% (bench/RESULTS.md)",
     "math": "expert-written text kept: its rebalanced version lost 30/55 cases in blind review; "
     "style tells correct/subtle apart 100% (bench/RESULTS.md)",
 }
