@@ -115,39 +115,17 @@ def test_schema_errors_name_the_line(tmp_path):
     assert problems == [f"{tmp_path / 'demo.jsonl'}:2: 'flaws' is a required property"]
 
 
-# Domains whose answers still give their variant away by style, with the measured figure.
-# Listed here (strict xfail) rather than hidden: remove a domain once its bank passes.
-STYLE_NOT_YET_NEUTRAL: dict[str, str] = {
-    "math": "expert-written text kept: its rebalanced version lost 30/55 cases in blind review; "
-    "style tells correct/subtle apart 100% (bench/RESULTS.md)",
-}
-
-
 @pytest.mark.parametrize("domain", sorted(ADVICE_DOMAINS))
-def test_the_shipped_bank_passes_its_content_checks(domain):
+def test_the_shipped_bank_passes_every_check_including_style(domain):
     report = check_bank(domain)
-    content = [p for p in report.problems if p not in report.style_problems]
-    assert content == []
+    assert report.problems == []
     assert report.cases >= MINIMUM_CASES.get(domain, 50)
 
 
-@pytest.mark.parametrize(
-    "domain",
-    [
-        pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=STYLE_NOT_YET_NEUTRAL[d]))
-        if d in STYLE_NOT_YET_NEUTRAL
-        else d
-        for d in sorted(ADVICE_DOMAINS)
-    ],
-)
-def test_the_shipped_bank_style_does_not_reveal_the_variant(domain):
-    assert check_bank(domain).style_problems == []
-
-
 def test_bank_check_command():
-    result = CliRunner().invoke(cli, ["bank", "check", "health"])
-    assert result.exit_code == (0 if not check_bank("health").problems else 1)
-    assert "health" in result.output
+    result = CliRunner().invoke(cli, ["bank", "check"])
+    assert result.exit_code == 0, result.output
+    assert all(domain in result.output for domain in ADVICE_DOMAINS)
     assert CliRunner().invoke(cli, ["bank", "check", "cooking"]).output.startswith("Error: unknown domain 'cooking'")
 
 
