@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -33,6 +35,19 @@ def parse_toml(text: str, where: str, error: type[EmgenError] = EmgenError) -> d
 def read_toml(*parts: str, error: type[EmgenError] = EmgenError) -> dict[str, Any]:
     """The package's TOML data file ``emgen/<parts…>``."""
     return parse_toml(read_text(*parts), "emgen/" + "/".join(parts), error)
+
+
+def read_models_file(path: str | os.PathLike[str], what: str, error: type[EmgenError]) -> dict[str, Any]:
+    """The ``[models.NAME]`` tables of a user's TOML file that adds to a built-in models table."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    models = parse_toml(text, str(path), error).get("models")
+    if not isinstance(models, dict) or not models:
+        raise error(f"{path}: no [models.NAME] tables")
+    return models
 
 
 @cache

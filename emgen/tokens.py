@@ -23,7 +23,7 @@ from typing import Any
 import tiktoken
 
 from emgen.errors import EmgenError
-from emgen.resources import parse_toml, read_toml
+from emgen.resources import read_models_file, read_toml
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 _ENV_LOCK = threading.Lock()
@@ -76,15 +76,7 @@ def load_models(extra_file: str | os.PathLike[str] | None = None) -> ModelTable:
     data = _builtin()
     models = dict(data["models"])
     if extra_file is not None:
-        path = Path(extra_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TokenizerError(f"{path}: cannot read the models file ({exc.strerror})") from None
-        extra = parse_toml(text, str(path), TokenizerError).get("models")
-        if not isinstance(extra, dict) or not extra:
-            raise TokenizerError(f"{path}: no [models.NAME] tables")
-        models.update(extra)
+        models.update(read_models_file(extra_file, "models", TokenizerError))
     table: dict[str, ModelLimits] = {}
     aliases: dict[str, str] = {}
     for name, entry in models.items():

@@ -13,11 +13,10 @@ import math
 import os
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
 from emgen.errors import EmgenError
-from emgen.resources import parse_toml, read_text
+from emgen.resources import read_models_file, read_toml
 
 PRICES_FILE = "emgen/data/prices.toml"
 PER_TOKENS = 1_000_000
@@ -55,22 +54,14 @@ class Price:
 
 @cache
 def _builtin() -> dict[str, Any]:
-    return parse_toml(read_text("data", "prices.toml"), PRICES_FILE, PricesError)
+    return read_toml("data", "prices.toml", error=PricesError)
 
 
 def load_prices(extra_file: str | os.PathLike[str] | None = None) -> dict[str, Price]:
     """Prices by model name and alias: the built-in table with ``extra_file``'s models added or replacing."""
     table = _table(_builtin()["models"], PRICES_FILE)
     if extra_file is not None:
-        path = Path(extra_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PricesError(f"{path}: cannot read the prices file ({exc.strerror})") from None
-        extra = parse_toml(text, str(path), PricesError).get("models")
-        if not isinstance(extra, dict) or not extra:
-            raise PricesError(f"{path}: no [models.NAME] tables")
-        table.update(_table(extra, str(path)))
+        table.update(_table(read_models_file(extra_file, "prices", PricesError), str(extra_file)))
     return table
 
 
