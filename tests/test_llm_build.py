@@ -72,6 +72,21 @@ def test_only_the_requests_needed_are_sent(server):
     assert server.stages() == {"llm-questions": 3, "llm-answers": 25}
 
 
+def test_question_replies_arriving_out_of_order_do_not_bring_extra_requests(server):
+    first_question = []
+
+    def fault_for(request):
+        if schema_name(request) == "llm-questions" and not first_question:
+            first_question.append(request)
+            return "429"
+        return None
+
+    server.fault_for = fault_for
+    build(recipe(server, n=25))
+    assert first_question
+    assert server.stages() == {"llm-questions": 3, "llm-answers": 25}
+
+
 def test_the_same_recipe_gives_the_same_bytes_however_requests_interleave(server, tmp_path):
     server.latency = 0.01
     first = build(recipe(server, n=40, cache=False, concurrency=7, out=str(tmp_path / "a")))

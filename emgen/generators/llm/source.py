@@ -351,7 +351,8 @@ class _Run:
             self._spawn(self._answer(self.a_issued))
             self.a_issued += 1
         outstanding = self.a_issued - self.a_done
-        missing = min(need - outstanding, self.window) - (len(self.questions) - self.a_issued)
+        unmerged = sum(len(turns) for turns in self.batches.values())
+        missing = min(need - outstanding, self.window) - (len(self.questions) - self.a_issued) - unmerged
         while (
             missing > QUESTIONS_PER_REQUEST * self.q_running
             and self.a_issued < cap
