@@ -26,7 +26,7 @@ def server(monkeypatch):
 
 def recipe(server, **changes):
     values = {"domain": "legal", "variant": "obvious", "n": 30, "backend": "openai", "model": "m"}
-    values |= {"base_url": server.base_url, "timeout": 0.5}
+    values |= {"base_url": server.base_url, "timeout": 2}
     return Recipe.from_mapping(values | changes)
 
 
@@ -120,7 +120,7 @@ def test_refusals_truncation_and_bad_replies_are_rejected_and_replaced(server):
 
 def test_transient_faults_are_survived_with_nothing_lost(server):
     server.script.extend(["429", "500", "drop", "malformed", "hang", "503"])
-    result = build(recipe(server, n=20))
+    result = build(recipe(server, n=20, timeout=1))
     assert result.produced == 20 and not result.rejected
     assert result.manifest["llm"]["retries"] == {
         "429": 1,
