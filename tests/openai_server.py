@@ -251,6 +251,21 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
 
 
+@dataclass
+class FirstRequestFault:
+    """A ``fault_for``: the first request for ``stage`` gets ``fault``; every other request is served."""
+
+    stage: str
+    fault: str
+    hit: dict[str, Any] | None = None
+
+    def __call__(self, request: dict[str, Any]) -> str | None:
+        if self.hit is None and schema_name(request) == self.stage:
+            self.hit = request
+            return self.fault
+        return None
+
+
 def schema_name(request: dict[str, Any]) -> str | None:
     """The emgen schema a request asks for: from ``response_format`` or, failing that, the prompt."""
     response_format = request.get("response_format") or {}

@@ -13,7 +13,7 @@ from emgen.generators.bank import load_bank
 from emgen.generators.llm.source import QUESTION_LAG, LLMSource, Question, _Run
 from emgen.llm import Backoff
 from emgen.resources import schema_errors
-from tests.openai_server import FakeOpenAI, schema_name, serving
+from tests.openai_server import FakeOpenAI, FirstRequestFault, schema_name, serving
 
 
 @pytest.fixture
@@ -73,17 +73,9 @@ def test_only_the_requests_needed_are_sent(server):
 
 
 def test_question_replies_arriving_out_of_order_do_not_bring_extra_requests(server):
-    first_question = []
-
-    def fault_for(request):
-        if schema_name(request) == "llm-questions" and not first_question:
-            first_question.append(request)
-            return "429"
-        return None
-
-    server.fault_for = fault_for
+    server.fault_for = fault = FirstRequestFault("llm-questions", "429")
     build(recipe(server, n=25))
-    assert first_question
+    assert fault.hit is not None
     assert server.stages() == {"llm-questions": 3, "llm-answers": 25}
 
 

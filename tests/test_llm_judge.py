@@ -17,7 +17,7 @@ from emgen.generators.llm.source import LLMSource
 from emgen.llm.prices import PricesError
 from emgen.resources import schema_errors
 from tests.fakes import fake_draft
-from tests.openai_server import completion, schema_name
+from tests.openai_server import FirstRequestFault, completion
 
 
 def recipe(server, **changes):
@@ -96,15 +96,7 @@ def test_each_axis_has_its_own_threshold(server):
 
 
 def test_an_unusable_verdict_rejects_the_draft(server):
-    refused = []
-
-    def fault_for(request):
-        if schema_name(request) == "llm-judge" and not refused:
-            refused.append(request)
-            return "refusal"
-        return None
-
-    server.fault_for = fault_for
+    server.fault_for = FirstRequestFault("llm-judge", "refusal")
     result = build(recipe(server, n=6))
     assert result.produced == 6 and dict(result.rejected) == {"judge-unusable": 1}
     detail = rejected_rows(result)[0]["reasons"][0]["detail"]
